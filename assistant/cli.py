@@ -1,0 +1,87 @@
+"""`assistant` command line. Alone it opens the chat; subcommands come from plugins.
+
+Errors print one line on stderr and exit 1 (2 for usage errors); a traceback
+only with --debug. Keep this module light: no heavy imports at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from assistant import __version__
+
+
+def _quiet_environment() -> None:
+    # Heavy libraries read these at import time; set them before any import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_parser(registry) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Offline study assistant for the Generative-AI course. Run without a command to open the chat.",
+    )
+    parser.add_argument("--home", metavar="DIR", help="state directory (default: $ASSISTANT_HOME or the user data dir)")
+    parser.add_argument("--model", metavar="BACKEND", help="LLM backend for this run: local, smollm2, llamacpp, ollama, openai, extractive")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for plugin in registry.plugins.values():
+        try:
+            plugin.add_cli(subparsers)
+        except Exception as exc:  # noqa: BLE001 - a faulty plugin loses its commands, nothing more
+            print(f"warning: plugin {plugin.name} could not add its commands: {exc}", file=sys.stderr)
+    return parser
+
+
+def make_context(args: argparse.Namespace, registry):
+    from assistant.config import Config, resolve_home
+    from assistant.plugin import Context
+
+    config = Config(resolve_home(args.home))
+    if getattr(args, "model", None):
+        config.set("llm.backend", args.model, save=False)
+    context = Context(config, registry)
+    context.state["debug"] = bool(args.debug)
+    return context
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_environment()
+    from assistant.registry import Registry
+
+    registry = Registry.load()
+    parser = build_parser(registry)
+    args = parser.parse_args(argv)
+    try:
+        context = make_context(args, registry)
+        if args.command is None:
+            from assistant.tui import run_tui
+
+            run_tui(context)
+            return 0
+        from assistant.cliutil import CliRenderer
+
+        renderer = CliRenderer(as_json=getattr(args, "json", False))
+        return renderer.consume(args.handler(args, context))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line unless --debug
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The one stream of events every plugin action yields and every front end consumes.
+
+Front ends (TUI, CLI, tests, benchmarks) never call into plugin internals; they
+only read these events. Keep them plain dataclasses so they serialise to JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Iterator, Union
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a passage came from, precise enough for a student to check it."""
+
+    source: str  # file path or URL
+    heading: str = ""  # heading path, e.g. "VAEs > The loss"
+    start_line: int = 0  # 1-based, inclusive, in the source file
+    end_line: int = 0
+    score: float = 0.0
+    text: str = ""
+
+    def label(self) -> str:
+        """`file › heading (lines a-b)` as shown to users."""
+        where = self.source
+        if self.heading:
+            where += f" › {self.heading}"
+        if self.start_line:
+            where += f" (lines {self.start_line}-{self.end_line or self.start_line})"
+        return where
+
+
+@dataclass(frozen=True)
+class Text:
+    delta: str
+
+
+@dataclass(frozen=True)
+class Sources:
+    sources: list[Source] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Image:
+    path: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    label: str
+    done: float
+    total: float | None = None  # None: unknown length
+
+
+@dataclass(frozen=True)
+class Data:
+    obj: Any
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: str  # "info" | "warning"
+    message: str
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+    hint: str = ""
+
+    def line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+Event = Union[Text, Sources, Image, Progress, Data, Notice, Error]
+EVENT_TYPES = (Text, Sources, Image, Progress, Data, Notice, Error)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """JSON-ready form: {"type": "text", ...fields}."""
+    payload = asdict(event)
+    payload["type"] = type(event).__name__.lower()
+    return payload
+
+
+def collect_text(events: Iterable[Event]) -> str:
+    """Concatenate the Text deltas of a stream (handy in tests and the CLI)."""
+    return "".join(e.delta for e in events if isinstance(e, Text))
+
+
+class Collected:
+    """A fully consumed event stream, split by kind."""
+
+    def __init__(self, events: Iterable[Event]):
+        self.events: list[Event] = list(events)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    @property
+    def text(self) -> str:
+        return collect_text(self.events)
+
+    @property
+    def sources(self) -> list[Source]:
+        return [s for e in self.of(Sources) for s in e.sources]
+
+    @property
+    def data(self) -> list[Any]:
+        return [e.obj for e in self.of(Data)]
+
+    @property
+    def errors(self) -> list[Error]:
+        return self.of(Error)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)

@@ -1,0 +1,125 @@
+"""Conversations persisted in SQLite (`sessions.sqlite3` in the state directory)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session_id, id);
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "user" | "assistant" | "notice"
+    content: str
+    meta: dict[str, Any]
+    created: float
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    title: str
+    created: float
+    updated: float
+    messages: int
+
+
+class SessionStore:
+    """Thread-safe: the TUI writes from worker threads too."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def new_session(self, title: str = "") -> int:
+        now = time.time()
+        with self._lock:
+            cur = self._db.execute("INSERT INTO sessions(title, created, updated) VALUES (?, ?, ?)", (title, now, now))
+            return int(cur.lastrowid)
+
+    def last_session(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM sessions ORDER BY updated DESC, id DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else None
+
+    def exists(self, session_id: int) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM sessions WHERE id=?", (session_id,)).fetchone() is not None
+
+    def add_message(self, session_id: int, role: str, content: str, meta: dict[str, Any] | None = None) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO messages(session_id, role, content, meta, created) VALUES (?, ?, ?, ?, ?)",
+                (session_id, role, content, json.dumps(meta or {}), now),
+            )
+            # The first user message names the session.
+            self._db.execute(
+                "UPDATE sessions SET updated=?, title=CASE WHEN title='' AND ?='user' THEN ? ELSE title END WHERE id=?",
+                (now, role, content.strip().splitlines()[0][:60] if content.strip() else "", session_id),
+            )
+
+    def messages(self, session_id: int) -> list[Message]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT role, content, meta, created FROM messages WHERE session_id=? ORDER BY id", (session_id,)
+            ).fetchall()
+        return [Message(r[0], r[1], json.loads(r[2] or "{}"), r[3]) for r in rows]
+
+    def list_sessions(self, limit: int = 50) -> list[SessionInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.id, s.title, s.created, s.updated, COUNT(m.id) FROM sessions s "
+                "LEFT JOIN messages m ON m.session_id = s.id GROUP BY s.id ORDER BY s.updated DESC, s.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [SessionInfo(*r) for r in rows]
+
+    def history(self, session_id: int, limit: int = 20) -> list[dict[str, str]]:
+        """The last user/assistant turns, in the chat-message shape LLMs take."""
+        turns = [m for m in self.messages(session_id) if m.role in ("user", "assistant")]
+        return [{"role": m.role, "content": m.content} for m in turns[-limit:]]
+
+    def export_markdown(self, session_id: int) -> str:
+        info = next((s for s in self.list_sessions(10_000) if s.id == session_id), None)
+        title = info.title if info and info.title else f"Session {session_id}"
+        lines = [f"# {title}", ""]
+        for m in self.messages(session_id):
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created))
+            who = {"user": "You", "assistant": "Assistant"}.get(m.role, m.role.title())
+            lines += [f"## {who} · {stamp}", "", m.content.rstrip(), ""]
+            for src in m.meta.get("sources", []):
+                lines.append(f"- source: {src.get('source')} › {src.get('heading', '')} (lines {src.get('start_line')}-{src.get('end_line')})")
+            if m.meta.get("sources"):
+                lines.append("")
+        return "\n".join(lines)
