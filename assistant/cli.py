@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.registry import Registry
 
     registry = Registry.load()
+    for failure in registry.failures:
+        print(f"warning: plugin {failure.name} failed to load ({failure.error}); skipped", file=sys.stderr)
     parser = build_parser(registry)
     args = parser.parse_args(argv)
     try:

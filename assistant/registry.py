@@ -40,7 +40,7 @@ class Registry:
                 plugin_cls = ep.load()
                 registry.register(plugin_cls, origin=ep.value)
             except Exception as exc:  # a broken plugin must not take the app down
-                log.warning("plugin %s failed to load: %s", ep.name, exc)
+                log.debug("plugin %s failed to load: %s", ep.name, exc)
                 registry.failures.append(PluginFailure(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
         for plugin in extra:
             registry.register(plugin, origin="inline")

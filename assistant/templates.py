@@ -6,8 +6,9 @@ a template need no escaping.
 
 File format (all keys but `name` and `template` optional):
 
-    name = "chain_of_thought"
+    name = "cot"
     description = "one line shown in `assistant prompt --list`"
+    technique = "cot"      # which runner uses it (plugins/prompting); default "single"
     system = "system message, may use {{ variables }} too"
     template = "user message with {{ text }}"
     [variables]            # variable -> what it means (all are required unless in defaults)
@@ -17,6 +18,10 @@ File format (all keys but `name` and `template` optional):
     [[examples]]           # worked examples / few-shot pool
     input = "..."
     output = "..."
+
+Any other top-level key (e.g. a `[knowledge]` table holding a second step's
+`system`/`template`) is kept in `PromptTemplate.extra` for the technique.
+`PromptTemplate.source` says where it came from: "built-in" or "user".
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class PromptTemplate:
     defaults: dict[str, Any] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    technique: str = "single"
+    source: str = "built-in"  # "built-in" (prompts/) or "user" (<state dir>/prompts/)
 
     def placeholders(self) -> set[str]:
         return set(PLACEHOLDER.findall(self.template)) | set(PLACEHOLDER.findall(self.system))
@@ -77,7 +84,20 @@ def load_template_file(path: Path) -> PromptTemplate:
     for key, kind in (("variables", dict), ("defaults", dict), ("examples", list), ("system", str), ("description", str)):
         if key in raw and not isinstance(raw[key], kind):
             raise TemplateError(f"{path}: field '{key}' must be a {kind.__name__}")
-    known = {"name", "template", "description", "system", "variables", "defaults", "examples"}
+    for key in ("variables",):
+        bad = [k for k, v in raw.get(key, {}).items() if not isinstance(v, str)]
+        if bad:
+            raise TemplateError(f"{path}: field '{key}.{bad[0]}' must be a string (what the variable means)")
+    for i, example in enumerate(raw.get("examples", [])):
+        if not isinstance(example, dict) or not isinstance(example.get("input"), str):
+            raise TemplateError(f"{path}: field 'examples[{i}]' must be a table with a string 'input'")
+    if "technique" in raw and (not isinstance(raw["technique"], str) or not raw["technique"].strip()):
+        raise TemplateError(f"{path}: field 'technique' must be a non-empty string")
+    for key in ("system", "template"):
+        unclosed = re.search(r"\{\{(?![^{}]*\}\})", raw.get(key, ""))
+        if unclosed:
+            raise TemplateError(f"{path}: field '{key}' has an unclosed '{{{{' placeholder")
+    known = {"name", "template", "description", "system", "variables", "defaults", "examples", "technique"}
     return PromptTemplate(
         name=raw["name"].strip(),
         template=raw["template"],
@@ -88,6 +108,7 @@ def load_template_file(path: Path) -> PromptTemplate:
         defaults=raw.get("defaults", {}),
         examples=raw.get("examples", []),
         extra={k: v for k, v in raw.items() if k not in known},
+        technique=raw.get("technique", "single").strip(),
     )
 
 
@@ -99,6 +120,7 @@ def load_templates(user_dir: Path | None = None, builtin_dir: Path = PROMPTS_DIR
             continue
         for path in sorted(Path(directory).glob("*.toml")):
             template = load_template_file(path)
+            template.source = "built-in" if directory == builtin_dir else "user"
             templates[template.name] = template
     return templates
 

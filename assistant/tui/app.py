@@ -1,0 +1,364 @@
+"""The chat application: one prompt, a conversation, sources, progress, status.
+
+Each input line goes through `assistant.router.dispatch` in a worker thread.
+The worker appends events to a queue; a timer on the event loop drains it
+every 50 ms, so a fast stream of Text deltas or Progress events becomes one
+update per frame and the UI never waits on a plugin.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input
+
+from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
+from assistant.plugin import Context
+from assistant.router import MAX_INPUT_CHARS, dispatch, split_command
+from assistant.tui.widgets import (
+    CommandHints,
+    ErrorLine,
+    ImageBlock,
+    NoticeLine,
+    ProgressPanel,
+    PromptInput,
+    Reply,
+    SourceScreen,
+    SourcesLine,
+    SourcesPanel,
+    StatusLine,
+    UserMessage,
+    shorten_for_display,
+)
+
+# Messages of a resumed conversation drawn at start; older ones stay in /export.
+RESUME_MESSAGES = 40
+DRAIN_SECONDS = 0.05
+QUIT_WINDOW_SECONDS = 3.0
+_DONE = object()  # end-of-action marker in the event queue
+
+
+class ChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "course assistant"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel", priority=False),
+        Binding("ctrl+c", "interrupt", "quit (twice)", priority=True, show=False),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        Binding("f2", "toggle_sources", "sources"),
+    ]
+
+    def __init__(self, context: Context, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.context = context
+        self._owns_store = False
+        self._queue: deque = deque()
+        self._lock = threading.Lock()
+        self._reply: Reply | None = None
+        self._busy = False
+        self._last_interrupt = 0.0
+        self._line = ""
+
+    # -- layout --------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        registry = self.context.registry
+        commands = [(c.name, c.usage, c.help) for _, c in registry.commands()] if registry else []
+        with Horizontal(id="main"):
+            yield VerticalScroll(id="conversation")
+            yield SourcesPanel(id="sources")
+        with Vertical(id="bottom"):
+            yield ProgressPanel(id="progress")
+            yield CommandHints(sorted(commands), id="hints")
+            yield PromptInput(
+                [c[0] for c in commands],
+                placeholder="Ask about the course, or type / for commands",
+                id="prompt",
+            )
+            yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._open_session()
+        self.query_one("#sources").display = False
+        self.query_one("#progress").display = False
+        self.query_one("#hints").display = False
+        self._refresh_status()
+        self.query_one(PromptInput).focus()
+        self._drain_timer = self.set_interval(DRAIN_SECONDS, self._drain, pause=True)
+        # Draw the old conversation after the first frame so the prompt shows at once.
+        self.call_after_refresh(self._show_session)
+
+    # -- sessions ------------------------------------------------------------------
+    def _open_session(self) -> None:
+        if self.context.sessions is None:
+            from assistant.sessions import SessionStore
+
+            self.context.sessions = SessionStore(self.context.config.sessions_db)
+            self._owns_store = True
+        store = self.context.sessions
+        if self.context.session_id is None or not store.exists(self.context.session_id):
+            self.context.session_id = store.last_session() or store.new_session()
+
+    async def _show_session(self) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.remove_children()
+        store, session_id = self.context.sessions, self.context.session_id
+        messages = store.messages(session_id) if store is not None and session_id is not None else []
+        widgets = []
+        if len(messages) > RESUME_MESSAGES:
+            hidden = len(messages) - RESUME_MESSAGES
+            widgets.append(NoticeLine("info", f"{hidden} earlier messages not shown; /export saves them all"))
+            messages = messages[-RESUME_MESSAGES:]
+        last_sources: list[Source] = []
+        for m in messages:
+            if m.role == "user":
+                widgets.append(UserMessage(shorten_for_display(m.content), classes="user"))
+            elif m.role == "assistant":
+                reply = Reply()
+                widgets.append(reply)
+                reply.compose_add_child(UserMessage.__base__(m.content, classes="reply-text"))
+                for image in m.meta.get("images", []):
+                    reply.compose_add_child(NoticeLine("info", f"image: {image.get('caption', '')} — {image.get('path')}"))
+                sources = [Source(**s) for s in m.meta.get("sources", []) if isinstance(s, dict)]
+                if sources:
+                    reply.compose_add_child(SourcesLine(sources))
+                    last_sources = sources
+                if m.meta.get("cancelled"):
+                    reply.compose_add_child(NoticeLine("warning", "cancelled"))
+            else:
+                widgets.append(NoticeLine("warning" if m.content.startswith("error") else "info", m.content))
+        if not messages:
+            widgets.append(NoticeLine("info", f"new conversation #{session_id} · type /help for commands"))
+        else:
+            widgets.append(NoticeLine("info", f"resumed conversation #{session_id}"))
+        await conversation.mount_all(widgets)
+        self.query_one(SourcesPanel).show(last_sources)
+        conversation.scroll_end(animate=False)
+        conversation.anchor()
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        config = self.context.config
+        working = ""
+        if self._busy:
+            working = "cancelling…" if self.context.cancel.cancelled else "working… (Esc cancels)"
+        self.query_one(StatusLine).show(
+            config.get("llm.backend", "?"), config.get("rag.kb", "?"), self.context.session_id, working
+        )
+
+    # -- input ---------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one(CommandHints).show_for(event.value)
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        prompt = self.query_one(PromptInput)
+        line = event.value
+        if not line.strip():
+            prompt.value = ""
+            return
+        if self._busy:
+            self.notify("still working on the last request; Escape cancels it", severity="warning")
+            return
+        prompt.value = ""
+        prompt.remember(line if len(line) <= 10_000 else line[:10_000])
+        await self._start_action(line)
+
+    async def _start_action(self, line: str) -> None:
+        store, session_id = self.context.sessions, self.context.session_id
+        history = store.history(session_id) if store is not None and session_id is not None else []
+        if self._persisted(line) and store is not None and session_id is not None:
+            store.add_message(session_id, "user", line.strip())
+        conversation = self.query_one("#conversation", VerticalScroll)
+        self._reply = Reply()
+        await conversation.mount_all([UserMessage(shorten_for_display(line.strip()), classes="user"), self._reply])
+        conversation.anchor()
+        self._line = line
+        self._busy = True
+        self.context.cancel.reset()
+        self._refresh_status()
+        self._drain_timer.resume()
+        self._run_action(line, history)
+
+    def _persisted(self, line: str) -> bool:
+        """Session-control commands (/help, /new, ...) are not part of the conversation."""
+        text = line.strip()
+        if len(text) > MAX_INPUT_CHARS:
+            return False
+        if text.startswith("/") and self.context.registry is not None:
+            found = self.context.registry.plugin_for_command(split_command(text)[0])
+            return found is not None and found[0].name != "core"
+        return True
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def _run_action(self, line: str, history: list[dict[str, str]]) -> None:
+        try:
+            for event in dispatch(line, self.context, history):
+                with self._lock:
+                    self._queue.append(event)
+        except Exception as exc:  # noqa: BLE001 - the router already catches plugin errors
+            with self._lock:
+                self._queue.append(Error(f"internal error: {exc}"))
+        finally:
+            with self._lock:
+                self._queue.append(_DONE)
+
+    # -- events --------------------------------------------------------------------
+    def _take_batch(self) -> list:
+        """Queued events with consecutive Text deltas joined and Progress coalesced."""
+        with self._lock:
+            items = list(self._queue)
+            self._queue.clear()
+        batch: list = []
+        for item in items:
+            if isinstance(item, Text) and batch and isinstance(batch[-1], Text):
+                batch[-1] = Text(batch[-1].delta + item.delta)
+            elif isinstance(item, Progress) and batch and isinstance(batch[-1], Progress) and batch[-1].label == item.label:
+                batch[-1] = item
+            else:
+                batch.append(item)
+        return batch
+
+    async def _drain(self) -> None:
+        for item in self._take_batch():
+            if item is _DONE:
+                await self._finish_action()
+                return
+            try:
+                await self._show_event(item)
+            except Exception as exc:  # noqa: BLE001 - a bad event must not end the chat
+                await self._add_to_reply(ErrorLine(Error(f"cannot show {type(item).__name__}: {exc}")))
+
+    async def _add_to_reply(self, widget) -> None:
+        if self._reply is not None and self._reply.is_attached:
+            await self._reply.add(widget)
+        else:
+            await self.query_one("#conversation").mount(widget)
+
+    async def _show_event(self, event: Event) -> None:
+        reply = self._reply
+        if isinstance(event, Text):
+            if reply is not None:
+                await reply.write(event.delta)
+        elif isinstance(event, Sources):
+            if reply is not None:
+                reply.sources.extend(event.sources)
+                await reply.add(SourcesLine(reply.sources))
+            self.query_one(SourcesPanel).show(reply.sources if reply else event.sources)
+        elif isinstance(event, Progress):
+            await self.query_one(ProgressPanel).update_progress(event)
+        elif isinstance(event, Image):
+            if reply is not None:
+                reply.images.append({"path": event.path, "caption": event.caption})
+            await self._add_to_reply(ImageBlock(event.path, event.caption))
+        elif isinstance(event, Error):
+            if reply is not None:
+                reply.errors.append(event.line())
+            await self._add_to_reply(ErrorLine(event))
+        elif isinstance(event, Notice):
+            if reply is not None and event.message == "cancelled":
+                reply.cancelled = True
+            await self._add_to_reply(NoticeLine(event.level, event.message))
+        elif isinstance(event, Data):
+            await self._handle_data(event.obj)
+
+    async def _handle_data(self, obj: Any) -> None:
+        action = obj.get("action") if isinstance(obj, dict) else None
+        if action == "session":
+            self._reply = None
+            await self._show_session()
+        elif action == "quit":
+            await self.action_quit()
+        elif action in ("model", "export"):
+            self._refresh_status()
+        elif self._reply is not None:
+            import json
+
+            try:
+                shown = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                shown = repr(obj)
+            await self._reply.write(f"\n```json\n{shown}\n```\n")
+
+    async def _finish_action(self) -> None:
+        self._drain_timer.pause()
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            await reply.close_block()
+            self._save_reply(reply)
+            if not reply.children:
+                await reply.remove()
+        await self.query_one(ProgressPanel).clear()
+        self._busy = False
+        self._refresh_status()
+
+    def _save_reply(self, reply: Reply) -> None:
+        store, session_id = self.context.sessions, self.context.session_id
+        if store is None or session_id is None or not self._persisted(self._line):
+            return
+        meta: dict[str, Any] = {}
+        if reply.sources:
+            meta["sources"] = [asdict(s) for s in reply.sources]
+        if reply.images:
+            meta["images"] = reply.images
+        if reply.cancelled:
+            meta["cancelled"] = True
+        if reply.text.strip() or meta:
+            store.add_message(session_id, "assistant", reply.text, meta)
+        for error in reply.errors:
+            store.add_message(session_id, "notice", f"error: {error}")
+        self._line = ""
+
+    # -- actions -------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        if self._busy:
+            self.context.cancel.cancel()
+            self._refresh_status()
+        else:
+            prompt = self.query_one(PromptInput)
+            prompt.value = ""
+
+    def action_toggle_sources(self) -> None:
+        panel = self.query_one(SourcesPanel)
+        panel.display = not panel.display and bool(panel.sources)
+
+    def on_sources_panel_selected(self, message: SourcesPanel.Selected) -> None:
+        self.push_screen(SourceScreen(message.source))
+
+    def action_interrupt(self) -> None:
+        now = time.monotonic()
+        if now - self._last_interrupt <= QUIT_WINDOW_SECONDS:
+            self.run_worker(self.action_quit(), exclusive=True, group="quit")
+            return
+        self._last_interrupt = now
+        if self._busy:
+            self.context.cancel.cancel()
+            self._refresh_status()
+        self.notify("press Ctrl+C again to quit", timeout=QUIT_WINDOW_SECONDS)
+
+    async def action_quit(self) -> None:
+        """Save what there is (a partial reply too) and leave."""
+        if self._busy:
+            self.context.cancel.cancel()
+            if self._reply is not None:
+                # Take what already arrived so nothing shown is lost.
+                for item in self._take_batch():
+                    if isinstance(item, Text):
+                        self._reply.text_parts.append(item.delta)
+                self._reply.cancelled = True
+                self._save_reply(self._reply)
+                self._reply = None
+        self.exit()
+
+    def on_unmount(self) -> None:
+        if self._owns_store and self.context.sessions is not None:
+            self.context.sessions.close()
+            self.context.sessions = None

@@ -1,0 +1,291 @@
+"""The chat's widgets: prompt with history, replies, sources, progress, status.
+
+Only Textual is imported here; textual-image (and Pillow) load on the first
+picture, so opening the chat stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from rich.text import Text as RichText
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+from assistant.events import Error, Progress, Source
+
+# A user message longer than this is shown cut (it is still sent in full).
+MAX_DISPLAY_CHARS = 4_000
+
+
+def shorten_for_display(text: str, limit: int = MAX_DISPLAY_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n\n*… {len(text) - limit:,} more characters not shown*"
+
+
+# -- input -----------------------------------------------------------------------
+class PromptInput(Input):
+    """One-line prompt with shell-like history on the up/down arrows."""
+
+    BINDINGS = [
+        Binding("up", "history(-1)", "previous input", show=False),
+        Binding("down", "history(1)", "next input", show=False),
+    ]
+
+    def __init__(self, commands: Iterable[str], **kwargs) -> None:
+        names = ["/" + name for name in commands]
+        super().__init__(suggester=SuggestFromList(names, case_sensitive=False), **kwargs)
+        self.history: list[str] = []
+        self._cursor = 0  # index into history; len(history) means "the line being typed"
+        self._draft = ""
+
+    def remember(self, line: str) -> None:
+        if line and (not self.history or self.history[-1] != line):
+            self.history.append(line)
+        self._cursor = len(self.history)
+        self._draft = ""
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        if self._cursor == len(self.history):
+            self._draft = self.value
+        self._cursor = max(0, min(len(self.history), self._cursor + step))
+        self.value = self.history[self._cursor] if self._cursor < len(self.history) else self._draft
+        self.cursor_position = len(self.value)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        # Input keeps only the first line of a paste; keep all of it on one line.
+        if event.text:
+            line = " ".join(part.strip() for part in event.text.splitlines() if part.strip())
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(line)
+            else:
+                self.replace(line, *self.selection)
+        event.stop()
+
+
+class CommandHints(Static):
+    """Commands matching what is typed after '/', with their help."""
+
+    def __init__(self, commands: list[tuple[str, str, str]], **kwargs) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.commands = commands  # (name, usage, help)
+
+    def show_for(self, value: str) -> None:
+        if not value.startswith("/") or " " in value:
+            self.display = False
+            return
+        typed = value[1:].lower()
+        matches = [c for c in self.commands if c[0].startswith(typed)][:6]
+        if not matches:
+            self.display = False
+            return
+        lines = RichText()
+        for i, (name, usage, help_) in enumerate(matches):
+            if i:
+                lines.append("\n")
+            lines.append(f"/{name} {usage}".rstrip(), style="bold")
+            lines.append(f"  {help_}", style="dim")
+        self.update(lines)
+        self.display = True
+
+
+# -- conversation ----------------------------------------------------------------
+class UserMessage(Markdown):
+    pass
+
+
+class ErrorLine(Static):
+    def __init__(self, error: Error) -> None:
+        super().__init__(RichText("✗ " + error.line()), classes="error-line")
+
+
+class NoticeLine(Static):
+    def __init__(self, level: str, message: str) -> None:
+        super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
+
+
+class SourcesLine(Static):
+    """A compact list of the sources under a reply."""
+
+    def __init__(self, sources: list[Source]) -> None:
+        text = RichText("sources: ", style="bold")
+        text.append("  ".join(f"[{i}] {s.label()}" for i, s in enumerate(sources, 1)))
+        super().__init__(text, classes="sources-line")
+
+
+class ImageBlock(Vertical):
+    """A picture drawn with textual-image, or just its caption if it cannot be."""
+
+    def __init__(self, path: str, caption: str = "") -> None:
+        super().__init__(classes="image-block")
+        self.path = path
+        self.caption = caption
+
+    def compose(self) -> ComposeResult:
+        picture = None
+        if Path(self.path).is_file():
+            try:
+                from textual_image.widget import Image as TerminalImage
+
+                picture = TerminalImage(self.path, classes="picture")
+            except Exception as exc:  # noqa: BLE001 - a picture never breaks the chat
+                yield NoticeLine("warning", f"cannot draw the image here ({type(exc).__name__}: {exc})")
+        else:
+            yield NoticeLine("warning", "image file not found")
+        if picture is not None:
+            yield picture
+        caption = f"{self.caption} — {self.path}" if self.caption else self.path
+        yield Label(RichText(caption), classes="caption")
+
+
+class Reply(Vertical):
+    """One assistant turn: Markdown blocks, pictures, notices and errors in order."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="reply")
+        self.text_parts: list[str] = []
+        self.sources: list[Source] = []
+        self.images: list[dict[str, str]] = []
+        self.errors: list[str] = []
+        self.cancelled = False
+        self._block: Markdown | None = None
+        self._stream = None
+
+    async def write(self, chunk: str) -> None:
+        """Append Markdown text, streamed into the current text block."""
+        if not chunk:
+            return
+        self.text_parts.append(chunk)
+        if self._block is None:
+            self._block = Markdown(classes="reply-text")
+            await self.mount(self._block)
+            self._stream = Markdown.get_stream(self._block)
+        await self._stream.write(chunk)
+
+    async def close_block(self) -> None:
+        """End the current text block (before a picture, at the end of the turn)."""
+        if self._stream is not None:
+            await self._stream.stop()
+        self._block = None
+        self._stream = None
+
+    async def add(self, widget) -> None:
+        await self.close_block()
+        await self.mount(widget)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+
+# -- sources -----------------------------------------------------------------------
+class SourcesPanel(Vertical):
+    """The sources of the latest reply; selecting one opens its passage."""
+
+    class Selected(Message):
+        def __init__(self, source: Source) -> None:
+            super().__init__()
+            self.source = source
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sources: list[Source] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Sources", classes="panel-title")
+        yield OptionList(id="source-list")
+
+    def show(self, sources: list[Source]) -> None:
+        self.sources = list(sources)
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for i, s in enumerate(self.sources, 1):
+            where = RichText(f"[{i}] ", style="bold")
+            where.append(Path(s.source).name or s.source)
+            if s.heading:
+                where.append(f"\n    {s.heading}", style="italic")
+            lines = f"lines {s.start_line}-{s.end_line or s.start_line}" if s.start_line else "lines ?"
+            where.append(f"\n    {lines} · score {s.score:.2f}", style="dim")
+            options.add_option(Option(where, id=f"source-{i}"))
+        self.display = bool(self.sources)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Selected(self.sources[event.option_index]))
+
+
+class SourceScreen(ModalScreen[None]):
+    """The passage of one source and where it is."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_screen", "close")]
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="source-dialog"):
+            yield Label(RichText(self.source.label()), id="source-where")
+            yield Label(RichText(f"score {self.source.score:.3f} · {self.source.source}", style="dim"))
+            with VerticalScroll(id="source-body"):
+                yield Static(RichText(self.source.text or "(no passage text)"), id="source-text")
+            yield Label("Escape closes", classes="dim-hint")
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+
+# -- progress and status ------------------------------------------------------------
+class ProgressPanel(Vertical):
+    """One labelled bar per Progress label; a bar goes when its work is done."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bars: dict[str, ProgressBar] = {}
+
+    async def update_progress(self, event: Progress) -> None:
+        finished = event.total is not None and event.done >= event.total
+        bar = self.bars.get(event.label)
+        if finished:
+            if bar is not None:
+                del self.bars[event.label]
+                await bar.parent.remove()
+            self.display = bool(self.bars)
+            return
+        if bar is None:
+            bar = ProgressBar(total=event.total, show_eta=False)
+            self.bars[event.label] = bar
+            row = Vertical(Label(RichText(event.label), classes="progress-label"), bar, classes="progress-row")
+            await self.mount(row)
+            self.display = True
+        bar.update(total=event.total, progress=event.done)
+
+    async def clear(self) -> None:
+        self.bars.clear()
+        await self.remove_children()
+        self.display = False
+
+
+class StatusLine(Static):
+    def show(self, backend: str, kb: str, session: int | None, working: str = "") -> None:
+        text = RichText()
+        text.append("LLM ", style="dim")
+        text.append(str(backend))
+        text.append("  ·  KB ", style="dim")
+        text.append(str(kb))
+        text.append("  ·  session ", style="dim")
+        text.append(f"#{session}" if session is not None else "-")
+        text.append("  ·  ", style="dim")
+        text.append(working or "ready", style="bold" if working else "dim")
+        self.update(text)
