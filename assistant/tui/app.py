@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, Markdown
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
@@ -67,6 +67,11 @@ class ChatApp(App[None]):
         self._busy = False
         self._last_interrupt = 0.0
         self._line = ""
+
+    @property
+    def busy(self) -> bool:
+        """True while an action runs (its events may still be arriving)."""
+        return self._busy
 
     # -- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -123,17 +128,16 @@ class ChatApp(App[None]):
             if m.role == "user":
                 widgets.append(UserMessage(shorten_for_display(m.content), classes="user"))
             elif m.role == "assistant":
-                reply = Reply()
-                widgets.append(reply)
-                reply.compose_add_child(UserMessage.__base__(m.content, classes="reply-text"))
+                parts: list = [Markdown(m.content, classes="reply-text")] if m.content.strip() else []
                 for image in m.meta.get("images", []):
-                    reply.compose_add_child(NoticeLine("info", f"image: {image.get('caption', '')} — {image.get('path')}"))
+                    parts.append(NoticeLine("info", f"image: {image.get('caption', '')} — {image.get('path')}"))
                 sources = [Source(**s) for s in m.meta.get("sources", []) if isinstance(s, dict)]
                 if sources:
-                    reply.compose_add_child(SourcesLine(sources))
+                    parts.append(SourcesLine(sources))
                     last_sources = sources
                 if m.meta.get("cancelled"):
-                    reply.compose_add_child(NoticeLine("warning", "cancelled"))
+                    parts.append(NoticeLine("warning", "cancelled"))
+                widgets.append(Reply(*parts))
             else:
                 widgets.append(NoticeLine("warning" if m.content.startswith("error") else "info", m.content))
         if not messages:
@@ -169,7 +173,8 @@ class ChatApp(App[None]):
             self.notify("still working on the last request; Escape cancels it", severity="warning")
             return
         prompt.value = ""
-        prompt.remember(line if len(line) <= 10_000 else line[:10_000])
+        if len(line) <= 10_000:  # a giant paste is not worth recalling
+            prompt.remember(line)
         await self._start_action(line)
 
     async def _start_action(self, line: str) -> None:
@@ -229,13 +234,13 @@ class ChatApp(App[None]):
 
     async def _drain(self) -> None:
         for item in self._take_batch():
-            if item is _DONE:
-                await self._finish_action()
-                return
             try:
+                if item is _DONE:
+                    await self._finish_action()
+                    return
                 await self._show_event(item)
             except Exception as exc:  # noqa: BLE001 - a bad event must not end the chat
-                await self._add_to_reply(ErrorLine(Error(f"cannot show {type(item).__name__}: {exc}")))
+                self.notify(f"cannot show {type(item).__name__}: {exc}", severity="error")
 
     async def _add_to_reply(self, widget) -> None:
         if self._reply is not None and self._reply.is_attached:
@@ -250,8 +255,7 @@ class ChatApp(App[None]):
                 await reply.write(event.delta)
         elif isinstance(event, Sources):
             if reply is not None:
-                reply.sources.extend(event.sources)
-                await reply.add(SourcesLine(reply.sources))
+                reply.sources.extend(event.sources)  # listed under the reply when it ends
             self.query_one(SourcesPanel).show(reply.sources if reply else event.sources)
         elif isinstance(event, Progress):
             await self.query_one(ProgressPanel).update_progress(event)
@@ -291,14 +295,19 @@ class ChatApp(App[None]):
     async def _finish_action(self) -> None:
         self._drain_timer.pause()
         reply, self._reply = self._reply, None
-        if reply is not None:
-            await reply.close_block()
-            self._save_reply(reply)
-            if not reply.children:
-                await reply.remove()
-        await self.query_one(ProgressPanel).clear()
-        self._busy = False
-        self._refresh_status()
+        try:
+            if reply is not None:
+                self._save_reply(reply)
+                await reply.close_block()
+                if reply.sources and reply.is_attached:
+                    await reply.mount(SourcesLine(reply.sources))
+                if not reply.children:
+                    await reply.remove()
+            await self.query_one(ProgressPanel).clear()
+        finally:
+            self._busy = False
+            self.context.cancel.reset()  # the worker is done: the next action starts clean
+            self._refresh_status()
 
     def _save_reply(self, reply: Reply) -> None:
         store, session_id = self.context.sessions, self.context.session_id
@@ -312,7 +321,7 @@ class ChatApp(App[None]):
         if reply.cancelled:
             meta["cancelled"] = True
         if reply.text.strip() or meta:
-            store.add_message(session_id, "assistant", reply.text, meta)
+            store.add_message(session_id, "assistant", reply.text if reply.text.strip() else "*(no text)*", meta)
         for error in reply.errors:
             store.add_message(session_id, "notice", f"error: {error}")
         self._line = ""
@@ -331,12 +340,12 @@ class ChatApp(App[None]):
         panel.display = not panel.display and bool(panel.sources)
 
     def on_sources_panel_selected(self, message: SourcesPanel.Selected) -> None:
-        self.push_screen(SourceScreen(message.source))
+        self.push_screen(SourceScreen(message.source), lambda _: self.query_one(PromptInput).focus())
 
-    def action_interrupt(self) -> None:
+    async def action_interrupt(self) -> None:
         now = time.monotonic()
         if now - self._last_interrupt <= QUIT_WINDOW_SECONDS:
-            self.run_worker(self.action_quit(), exclusive=True, group="quit")
+            await self.action_quit()
             return
         self._last_interrupt = now
         if self._busy:

@@ -152,8 +152,8 @@ class ImageBlock(Vertical):
 class Reply(Vertical):
     """One assistant turn: Markdown blocks, pictures, notices and errors in order."""
 
-    def __init__(self) -> None:
-        super().__init__(classes="reply")
+    def __init__(self, *children) -> None:
+        super().__init__(*children, classes="reply")
         self.text_parts: list[str] = []
         self.sources: list[Source] = []
         self.images: list[dict[str, str]] = []

@@ -1,0 +1,271 @@
+"""The chat TUI driven through Textual's pilot, with a deterministic inline plugin."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from textual.widgets import Markdown, OptionList, ProgressBar, Static
+
+from assistant.builtin import CorePlugin
+from assistant.config import Config, resolve_home
+from assistant.events import Event, Image, Progress, Source, Sources, Text
+from assistant.plugin import Command, Context, Plugin, Request
+from assistant.registry import Registry
+from assistant.tui.app import ChatApp
+from assistant.tui.widgets import (
+    MAX_DISPLAY_CHARS,
+    ErrorLine,
+    ImageBlock,
+    NoticeLine,
+    ProgressPanel,
+    PromptInput,
+    Reply,
+    SourceScreen,
+    SourcesPanel,
+    StatusLine,
+    UserMessage,
+)
+
+PASSAGE = "The encoder maps an image to a mean and a variance; the decoder maps a sample back."
+SOURCE = Source("knowledge/vae.md", "VAEs > The loss", 12, 20, 0.87, PASSAGE)
+SECOND = Source("knowledge/gan.md", "GANs", 3, 8, 0.41, "Two networks play a game.")
+
+
+class TutorPlugin(Plugin):
+    """Replies in several deltas, reports sources, runs a long cancellable job, draws a picture."""
+
+    name = "tutor"
+    description = "test plugin"
+    commands = (
+        Command("explain", "stream an explanation", "TOPIC"),
+        Command("train", "a long job that only stops when cancelled"),
+        Command("draw", "make a picture"),
+        Command("boom", "fail"),
+    )
+    intents = {"ask": "explain"}
+
+    def run(self, request: Request, context: Context) -> Iterator[Event]:
+        if request.command == "explain":
+            for piece in ("A **VAE** ", "learns ", "a latent ", "space. "):
+                yield Text(piece)
+            yield Sources([SOURCE, SECOND])
+            yield Text(f"You asked: {request.text} (after {len(request.history)} earlier turns).")
+        elif request.command == "train":
+            step = 0
+            while True:  # only Escape ends it
+                context.cancel.raise_if_cancelled()
+                step += 1
+                yield Progress("training", step, 1_000_000)
+                time.sleep(0.005)
+        elif request.command == "draw":
+            from PIL import Image as PILImage
+
+            path = context.config.outputs_dir / "digit.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            PILImage.new("L", (28, 28), color=200).save(path)
+            yield Image(str(path), "a grey square")
+            yield Text("done drawing")
+        elif request.command == "boom":
+            raise RuntimeError("the model exploded")
+
+
+def make_app(home) -> ChatApp:
+    registry = Registry()
+    registry.register(CorePlugin)
+    registry.register(TutorPlugin)
+    return ChatApp(Context(Config(resolve_home(home)), registry))
+
+
+async def wait_idle(app: ChatApp, pilot, limit: float = 15.0) -> None:
+    start = time.monotonic()
+    await pilot.pause()
+    while app.busy and time.monotonic() - start < limit:
+        await pilot.pause(0.05)
+    assert not app.busy, "the action did not finish"
+    await pilot.pause()
+
+
+async def send(app: ChatApp, pilot, line: str) -> None:
+    app.query_one(PromptInput).value = line
+    await pilot.press("enter")
+    await wait_idle(app, pilot)
+
+
+def replies(app: ChatApp) -> list[Reply]:
+    return list(app.query(Reply))
+
+
+def user_messages(app: ChatApp) -> list[str]:
+    return [m.source for m in app.query(UserMessage)]
+
+
+def lines_of(app: ChatApp, kind: type[Static]) -> list[str]:
+    return [str(w.content) for w in app.query(kind)]
+
+
+async def test_typed_help_and_free_text_stream_with_sources(home):
+    app = make_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"/help")
+        await pilot.press("enter")
+        await wait_idle(app, pilot)
+        help_text = replies(app)[-1].text
+        assert "/explain TOPIC" in help_text and "/sessions" in help_text
+
+        await send(app, pilot, "what is a VAE?")
+        reply = replies(app)[-1]
+        assert reply.text.startswith("A **VAE** learns a latent space. ")
+        assert "You asked: what is a VAE?" in reply.text
+        # The streamed Markdown widget holds the whole reply.
+        assert reply.query_one(Markdown).source == reply.text
+        panel = app.query_one(SourcesPanel)
+        assert panel.display and panel.sources == [SOURCE, SECOND]
+        assert app.query_one("#source-list", OptionList).option_count == 2
+
+        # Selecting a source opens its passage.
+        options = app.query_one("#source-list", OptionList)
+        options.focus()
+        options.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SourceScreen)
+        assert PASSAGE in str(app.screen.query_one("#source-text", Static).content)
+        assert "lines 12-20" in str(app.screen.query_one("#source-where", Static).content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SourceScreen)
+        assert app.focused is app.query_one(PromptInput)
+
+        # The LLM history holds the earlier turn (help is not part of the conversation).
+        await send(app, pilot, "/explain GANs")
+        assert "after 2 earlier turns" in replies(app)[-1].text
+
+
+async def test_escape_cancels_a_long_action_and_the_chat_goes_on(home):
+    app = make_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.query_one(PromptInput).value = "/train"
+        await pilot.press("enter")
+        for _ in range(200):  # until a progress bar shows
+            await pilot.pause(0.05)
+            if app.query(ProgressBar):
+                break
+        assert app.busy
+        bar = app.query_one(ProgressBar)
+        assert bar.total == 1_000_000 and bar.progress >= 1
+        assert "working" in str(app.query_one(StatusLine).content)
+        await pilot.press("escape")
+        await wait_idle(app, pilot)
+        assert "· cancelled" in lines_of(app, NoticeLine)
+        assert not app.query(ProgressBar) and not app.query_one(ProgressPanel).display
+        assert not app.context.cancel.cancelled  # a fresh token for the next action
+        await send(app, pilot, "/explain diffusion")
+        assert "You asked: diffusion" in replies(app)[-1].text
+
+
+async def test_conversation_resumes_after_restart(home):
+    app = make_app(home)
+    async with app.run_test() as pilot:
+        await send(app, pilot, "/explain LoRA")
+        first_session = app.context.session_id
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
+
+    again = make_app(home)
+    async with again.run_test() as pilot:
+        await pilot.pause()
+        await pilot.pause(0.1)
+        assert again.context.session_id == first_session
+        assert user_messages(again) == ["/explain LoRA"]
+        resumed = replies(again)[-1]
+        assert "You asked: LoRA" in resumed.query_one(Markdown).source
+        # Its sources come back too, in the panel.
+        assert again.query_one(SourcesPanel).sources == [SOURCE, SECOND]
+        # The LLM history includes the resumed turn.
+        await send(again, pilot, "/explain more")
+        assert "after 2 earlier turns" in replies(again)[-1].text
+
+        # /new starts an empty conversation; /sessions ID reopens the old one.
+        await send(again, pilot, "/new")
+        assert again.context.session_id != first_session and user_messages(again) == []
+        await send(again, pilot, f"/sessions {first_session}")
+        assert again.context.session_id == first_session
+        assert user_messages(again) == ["/explain LoRA", "/explain more"]
+        await send(again, pilot, "/export")
+        exported = again.context.config.outputs_dir / f"session-{first_session}.md"
+        assert "You asked: LoRA" in exported.read_text()
+        assert f"#{first_session}" in str(again.query_one(StatusLine).content)
+
+
+async def test_bad_input_is_handled(home):
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        before = len(app.query(UserMessage))
+        await send(app, pilot, "   ")
+        assert len(app.query(UserMessage)) == before  # empty input ignored
+
+        await send(app, pilot, "/helpp")
+        assert any("unknown command /helpp" in e and "/help" in e for e in lines_of(app, ErrorLine))
+
+        await send(app, pilot, "/boom")
+        assert any("the model exploded" in e for e in lines_of(app, ErrorLine))
+
+        huge = "x" * 1_000_000
+        await send(app, pilot, huge)
+        shown = user_messages(app)[-1]
+        assert len(shown) < MAX_DISPLAY_CHARS + 200 and "more characters not shown" in shown
+        assert any("limit is 200,000" in e for e in lines_of(app, ErrorLine))
+        # Still answering afterwards.
+        await send(app, pilot, "/explain attention")
+        assert "You asked: attention" in replies(app)[-1].text
+        messages = app.context.sessions.messages(app.context.session_id)
+        assert all(len(m.content) < 10_000 for m in messages)
+
+
+async def test_history_suggestions_and_images(home):
+    app = make_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        prompt = app.query_one(PromptInput)
+        await pilot.press(*"/dr")
+        await pilot.pause()
+        assert prompt._suggestion == "/draw"
+        assert "/draw" in str(app.query_one("#hints", Static).content)
+        await pilot.press("right", "enter")
+        await wait_idle(app, pilot)
+        block = app.query_one(ImageBlock)
+        assert "a grey square" in str(block.query_one(".caption", Static).content)
+        assert block.path.endswith("digit.png")
+        assert not [n for n in lines_of(app, NoticeLine) if "image" in n]  # drawn, not a fallback note
+        assert "done drawing" in replies(app)[-1].text
+
+        await send(app, pilot, "/explain one")
+        prompt.focus()
+        await pilot.press("up")
+        assert prompt.value == "/explain one"
+        await pilot.press("up")
+        assert prompt.value == "/draw"
+        await pilot.press("down", "down")
+        assert prompt.value == ""
+
+
+async def test_ctrl_c_twice_quits_and_saves(home):
+    app = make_app(home)
+    async with app.run_test() as pilot:
+        await send(app, pilot, "/explain quitting")
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running
+        assert any("Ctrl+C again" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == 0
+    from assistant.sessions import SessionStore
+
+    store = SessionStore(home / "sessions.sqlite3")
+    roles = [m.role for m in store.messages(store.last_session())]
+    assert roles == ["user", "assistant"]
