@@ -36,7 +36,7 @@ def normalize(answer: str) -> str:
     text = answer.strip().lower()
     number = _NUMBER.search(text)
     # An answer that leads with a number ("26 pens", "$4.50") is that number.
-    if number and re.match(r"^[^a-z0-9-]*-?\$?\d", text):
+    if number and re.fullmatch(r"[^a-z0-9-]*-?\$?\d[\d,]*(?:\.\d+)?\s*[a-z%$ .]*", text):
         value = number.group(0).replace("$", "").replace(",", "")
         try:
             as_float = float(value)

@@ -80,13 +80,19 @@ def validation_error(obj: Any, schema: dict[str, Any]) -> str | None:
     from jsonschema import validators
 
     validator = validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return None
-    first = errors[0]
-    field = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"field '{field}': {first.message}{more}"
+    problems = []
+    for error in errors[:3]:
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required":  # name the missing field itself
+            missing = re.search(r"'([^']+)' is a required property", error.message)
+            problems.append(f"field '{'/'.join(path + [missing.group(1) if missing else '?'])}': missing (required)")
+        else:
+            problems.append(f"field '{'/'.join(path) or '(top level)'}': {error.message}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(problems) + more
 
 
 # -- parsing model output -------------------------------------------------
@@ -117,11 +123,11 @@ def _balanced_object(text: str) -> str | None:
 
 def _lenient(candidate: str) -> Any:
     fixed = candidate.strip()
+    if "'" in fixed and '"' not in fixed:  # Python-style quotes
+        fixed = fixed.replace("'", '"')
     fixed = re.sub(r",\s*([}\]])", r"\1", fixed)                      # trailing commas
     fixed = re.sub(r"(?<=[{,])\s*([A-Za-z_][\w ]*)\s*:", r'"\1":', fixed)  # unquoted keys
     fixed = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", fixed)))
-    if "'" in fixed and '"' not in fixed:
-        fixed = fixed.replace("'", '"')
     opened = fixed.count("{") - fixed.count("}")
     if opened > 0:  # cut off by max_tokens: drop a dangling pair and close the object
         fixed = re.sub(r',?\s*"[^"]*"?\s*:?\s*"?[^",{}]*$', "", fixed) + "}" * opened

@@ -1,0 +1,33 @@
+"""Fixtures for the prompting tests: a context whose LLM is a scripted fake
+(logic only: votes, extraction, repair) and one on the real SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def scripted(context):
+    """scripted(["reply 1", "reply 2", ...]) -> the context, answering with those replies in turn."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    def _set(replies: list[str]):
+        context._services["llm"] = FakeListChatModel(responses=list(replies))
+        return context
+
+    return _set
+
+
+@pytest.fixture(scope="session")
+def llm_cache(tmp_path_factory):
+    """One converted-model folder for the whole session (conversion happens once)."""
+    return tmp_path_factory.mktemp("llm-cache")
+
+
+@pytest.fixture
+def smol(context, llm_cache):
+    """The context on the real SmolLM2-135M backend, with short replies."""
+    context.config.set("llm.backend", "smollm2", save=False)
+    context.config.set("llm.cache_dir", str(llm_cache), save=False)
+    context.drop_service("llm")
+    return context
