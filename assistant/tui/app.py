@@ -3,7 +3,13 @@
 Each input line goes through `assistant.router.dispatch` in a worker thread.
 The worker appends events to a queue; a timer on the event loop drains it
 every 50 ms, so a fast stream of Text deltas or Progress events becomes one
-update per frame and the UI never waits on a plugin.
+update per frame and the UI never waits on a plugin (nor the plugin on the UI,
+as it would with `call_from_thread`).
+
+The worker is a daemon thread rather than a Textual thread worker: those run
+in asyncio's default executor, which the app joins on exit, so quitting during
+a step that does not yield (loading a model) would hang the terminal until the
+step ended. A daemon thread is simply dropped; the session is already saved.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from collections import deque
 from dataclasses import asdict
 from typing import Any
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -55,6 +60,8 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "interrupt", "quit (twice)", priority=True, show=False),
         Binding("ctrl+q", "quit", "quit", priority=True),
         Binding("f2", "toggle_sources", "sources"),
+        Binding("pageup", "scroll_conversation(-1)", "scroll up", show=False),
+        Binding("pagedown", "scroll_conversation(1)", "scroll down", show=False),
     ]
 
     def __init__(self, context: Context, **kwargs: Any) -> None:
@@ -78,7 +85,8 @@ class ChatApp(App[None]):
         registry = self.context.registry
         commands = [(c.name, c.usage, c.help) for _, c in registry.commands()] if registry else []
         with Horizontal(id="main"):
-            yield VerticalScroll(id="conversation")
+            # Not focusable: Tab goes from the prompt straight to the sources list.
+            yield VerticalScroll(id="conversation", can_focus=False)
             yield SourcesPanel(id="sources")
         with Vertical(id="bottom"):
             yield ProgressPanel(id="progress")
@@ -191,7 +199,7 @@ class ChatApp(App[None]):
         self.context.cancel.reset()
         self._refresh_status()
         self._drain_timer.resume()
-        self._run_action(line, history)
+        threading.Thread(target=self._run_action, args=(line, history), daemon=True, name="assistant-action").start()
 
     def _persisted(self, line: str) -> bool:
         """Session-control commands (/help, /new, ...) are not part of the conversation."""
@@ -203,7 +211,6 @@ class ChatApp(App[None]):
             return found is not None and found[0].name != "core"
         return True
 
-    @work(thread=True, group="action", exit_on_error=False)
     def _run_action(self, line: str, history: list[dict[str, str]]) -> None:
         try:
             for event in dispatch(line, self.context, history):
@@ -334,6 +341,13 @@ class ChatApp(App[None]):
         else:
             prompt = self.query_one(PromptInput)
             prompt.value = ""
+
+    def action_scroll_conversation(self, direction: int) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if direction < 0:
+            conversation.scroll_page_up()
+        else:
+            conversation.scroll_page_down()
 
     def action_toggle_sources(self) -> None:
         panel = self.query_one(SourcesPanel)

@@ -204,6 +204,7 @@ class SourcesPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Sources", classes="panel-title")
+        yield Label("Tab here, Enter to read one", classes="dim-hint")
         yield OptionList(id="source-list")
 
     def show(self, sources: list[Source]) -> None:
@@ -218,6 +219,8 @@ class SourcesPanel(Vertical):
             lines = f"lines {s.start_line}-{s.end_line or s.start_line}" if s.start_line else "lines ?"
             where.append(f"\n    {lines} · score {s.score:.2f}", style="dim")
             options.add_option(Option(where, id=f"source-{i}"))
+        if self.sources:
+            options.highlighted = 0
         self.display = bool(self.sources)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
