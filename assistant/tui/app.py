@@ -23,7 +23,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Markdown
+from textual.widgets import Footer, Input
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
@@ -32,6 +32,7 @@ from assistant.tui.widgets import (
     CommandHints,
     ErrorLine,
     ImageBlock,
+    MarkdownText,
     NoticeLine,
     ProgressPanel,
     PromptInput,
@@ -136,7 +137,7 @@ class ChatApp(App[None]):
             if m.role == "user":
                 widgets.append(UserMessage(shorten_for_display(m.content), classes="user"))
             elif m.role == "assistant":
-                parts: list = [Markdown(m.content, classes="reply-text")] if m.content.strip() else []
+                parts: list = [MarkdownText(m.content, classes="reply-text")] if m.content.strip() else []
                 for image in m.meta.get("images", []):
                     parts.append(NoticeLine("info", f"image: {image.get('caption', '')} — {image.get('path')}"))
                 sources = [Source(**s) for s in m.meta.get("sources", []) if isinstance(s, dict)]

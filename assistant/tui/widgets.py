@@ -101,7 +101,22 @@ class CommandHints(Static):
 
 
 # -- conversation ----------------------------------------------------------------
-class UserMessage(Markdown):
+class MarkdownText(Static):
+    """Finished Markdown drawn as one Rich renderable.
+
+    Textual's Markdown widget builds a widget per block, which costs ~0.1 s per
+    message to mount and slows every later layout; replies stream into it and
+    are swapped for this when they end, and resumed messages start as this.
+    """
+
+    def __init__(self, source: str, **kwargs) -> None:
+        from rich.markdown import Markdown as RichMarkdown
+
+        super().__init__(RichMarkdown(source), **kwargs)
+        self.source = source
+
+
+class UserMessage(MarkdownText):
     pass
 
 
@@ -175,10 +190,13 @@ class Reply(Vertical):
 
     async def close_block(self) -> None:
         """End the current text block (before a picture, at the end of the turn)."""
-        if self._stream is not None:
-            await self._stream.stop()
-        self._block = None
-        self._stream = None
+        block, stream = self._block, self._stream
+        self._block = self._stream = None
+        if stream is not None:
+            await stream.stop()
+        if block is not None and block.is_attached:
+            await self.mount(MarkdownText(block.source, classes="reply-text"), before=block)
+            await block.remove()
 
     async def add(self, widget) -> None:
         await self.close_block()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Iterator
 
@@ -17,6 +18,7 @@ from assistant.tui.widgets import (
     MAX_DISPLAY_CHARS,
     ErrorLine,
     ImageBlock,
+    MarkdownText,
     NoticeLine,
     ProgressPanel,
     PromptInput,
@@ -44,11 +46,14 @@ class TutorPlugin(Plugin):
         Command("boom", "fail"),
     )
     intents = {"ask": "explain"}
+    gate: threading.Event | None = None  # when set by a test, the reply waits for it midway
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         if request.command == "explain":
             for piece in ("A **VAE** ", "learns ", "a latent ", "space. "):
                 yield Text(piece)
+            if self.gate is not None:
+                self.gate.wait(10)
             yield Sources([SOURCE, SECOND])
             yield Text(f"You asked: {request.text} (after {len(request.history)} earlier turns).")
         elif request.command == "train":
@@ -114,12 +119,23 @@ async def test_typed_help_and_free_text_stream_with_sources(home):
         help_text = replies(app)[-1].text
         assert "/explain TOPIC" in help_text and "/sessions" in help_text
 
-        await send(app, pilot, "what is a VAE?")
+        # Midway, the partial reply is already on screen in a streaming Markdown widget.
+        gate = app.context.registry.plugins["tutor"].gate = threading.Event()
+        app.query_one(PromptInput).value = "what is a VAE?"
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            live = [m.source for m in replies(app)[-1].query(Markdown)]
+            if live == ["A **VAE** learns a latent space. "]:
+                break
+        assert live == ["A **VAE** learns a latent space. "] and app.busy
+        gate.set()
+        await wait_idle(app, pilot)
         reply = replies(app)[-1]
         assert reply.text.startswith("A **VAE** learns a latent space. ")
         assert "You asked: what is a VAE?" in reply.text
-        # The streamed Markdown widget holds the whole reply.
-        assert reply.query_one(Markdown).source == reply.text
+        # The finished reply is one light widget holding the whole text.
+        assert reply.query_one(MarkdownText).source == reply.text and not reply.query(Markdown)
         panel = app.query_one(SourcesPanel)
         assert panel.display and panel.sources == [SOURCE, SECOND]
         assert app.query_one("#source-list", OptionList).option_count == 2
@@ -181,7 +197,7 @@ async def test_conversation_resumes_after_restart(home):
         assert again.context.session_id == first_session
         assert user_messages(again) == ["/explain LoRA"]
         resumed = replies(again)[-1]
-        assert "You asked: LoRA" in resumed.query_one(Markdown).source
+        assert "You asked: LoRA" in resumed.query_one(MarkdownText).source
         # Its sources come back too, in the panel.
         assert again.query_one(SourcesPanel).sources == [SOURCE, SECOND]
         # The LLM history includes the resumed turn.
