@@ -1,25 +1,54 @@
 """The LLM layer: one LangChain chat-model interface over several backends.
 
+Backends (`llm.backend` in config.toml, `/model NAME` in the chat, `--model NAME`):
+`local` (default, Qwen2.5-Coder-0.5B-Instruct via transformers), `smollm2`
+(SmolLM2-135M, tests and weak machines), `llamacpp` (any GGUF through
+llama-cpp-python), `ollama`, `openai` (any OpenAI-compatible server) and
+`extractive` (no model: quotes the retrieved passages).
+
 Public API (other plugins use only these):
 
-- `get_llm(context, backend=None)` -> a LangChain `BaseChatModel` for the
-  configured backend (`llm.backend` in config.toml, `/model`, `--model`).
-- `stream_chat(context, messages, **kw)` -> iterator of text deltas; stops at
-  once when `context.cancel` is set; records the exact prompt in
-  `context.state["last_prompt"]` for `/show-prompt`.
-- `complete(context, messages, **kw)` -> the whole reply as one string.
+- `get_llm(context, backend=None)` -> a LangChain `BaseChatModel`. Never
+  raises for a backend that cannot work: it returns the extractive model and
+  leaves a notice (see below). Local models load in a background thread.
+- `preload(context)` -> starts loading the configured local model in the
+  background (the TUI calls it at start-up); returns the loading thread or None.
+- `stream_chat(context, messages, max_tokens=None, temperature=None, stop=None)`
+  -> iterator of text deltas. Stops at once when `context.cancel` is set.
+  Records the prompt in `context.state["last_prompt"]` (after the reply: the
+  exact text with the model's chat template applied, for `/show-prompt`).
+- `stream_events(context, messages, ...)` -> the same as `Text` events, with
+  `Notice` events for fallbacks and model loading: the easiest way for a plugin.
+- `complete(context, messages, ...)` -> the whole reply as one string.
+- `generate_json(context, messages, schema=None)` -> parsed JSON (grammar-
+  constrained with llamacpp; otherwise the first JSON value in the reply).
+- `count_tokens(context, text)`, `context_window(context)`,
+  `fit_sources(context, question, sources, budget=None)` (see budget.py).
+- `render_prompt(messages)`, `backend_status(context)` (for `assistant doctor`),
+  `BACKENDS`.
+
+Fallback and notices: when the configured model cannot answer (missing or
+corrupt model files, unreachable server, a failed load, an empty reply),
+`stream_chat` answers with the extractive backend instead and stores one line
+saying why in `context.state["llm_notice"]`. Plugins that use `stream_chat`
+directly call `take_notice(context)` (-> `Notice` or None) after streaming and
+yield it; `stream_events` does that for them. Load failures also switch the
+session to extractive until `/model` is used again.
 
 `messages` are dicts {"role": "system"|"user"|"assistant", "content": str}
 or LangChain messages.
-
-NOTE: this is the interface skeleton; the backends are filled in by issue 4.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Iterator
 
+from assistant.llm.budget import context_window, count_tokens, fit_sources  # noqa: F401 - public API
+
 BACKENDS = ("local", "smollm2", "llamacpp", "ollama", "openai", "extractive")
+NOTICE_KEY = "llm_notice"
 
 
 def _to_dicts(messages: list[Any]) -> list[dict[str, str]]:
@@ -33,32 +62,266 @@ def _to_dicts(messages: list[Any]) -> list[dict[str, str]]:
     return out
 
 
+def _to_langchain(messages: list[Any]) -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds.get(m["role"], HumanMessage)(content=m["content"]) for m in _to_dicts(messages)]
+
+
 def render_prompt(messages: list[Any]) -> str:
     """A readable transcript of the messages, for /show-prompt."""
     return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in _to_dicts(messages))
 
 
+# -- notices -----------------------------------------------------------------
+def _notice(context: Any, message: str) -> None:
+    context.state[NOTICE_KEY] = message
+
+
+def take_notice(context: Any):
+    """The pending LLM notice as a `Notice` event (and clear it), or None."""
+    from assistant.events import Notice
+
+    message = context.state.pop(NOTICE_KEY, None)
+    return Notice("warning", message) if message else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+# -- building models ---------------------------------------------------------
+def _build(context: Any, name: str):
+    cfg = context.config
+    common = dict(temperature=float(cfg.get("llm.temperature", 0.2)), max_tokens=int(cfg.get("llm.max_tokens", 512)),
+                  context_window=int(cfg.get("llm.context_window", 4096) or 4096))
+    if name in ("local", "smollm2"):
+        from assistant.llm.hf_local import TransformersChatModel, start_load
+        from assistant.llm.weights import SPECS, WeightsError, installed, models_dir
+
+        spec = SPECS[name]
+        if not installed(spec):
+            raise WeightsError(f"{spec.label} is not installed ({spec.install_hint})")
+        llm = TransformersChatModel(spec=spec, models_dir=str(models_dir(context)), dtype=cfg.get("llm.dtype", "bfloat16"),
+                                    threads=int(cfg.get("llm.threads", 0) or 0), **common)
+        start_load(llm.spec, models_dir(context), llm.dtype, llm.threads)  # in the background
+        return llm
+    if name == "llamacpp":
+        from assistant.llm.hf_local import ModelLoadError
+        from assistant.llm.llamacpp import LlamaCppChatModel, available
+        from assistant.llm.weights import QWEN, gguf_path, models_dir
+
+        if not available():
+            raise ModelLoadError("llama-cpp-python is not installed (optional extra; see docs/llm.md)")
+        path = cfg.get("llm.model_path", "") or str(gguf_path(QWEN, models_dir(context)))
+        return LlamaCppChatModel(model_path=path, threads=int(cfg.get("llm.threads", 0) or 0), **common)
+    if name == "openai":
+        from assistant.llm.servers import openai_model
+
+        return openai_model(context)
+    if name == "ollama":
+        from assistant.llm.servers import ollama_model
+
+        return ollama_model(context)
+    if name == "extractive":
+        from assistant.llm.extractive import ExtractiveChatModel
+
+        return ExtractiveChatModel()
+    raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
 def get_llm(context: Any, backend: str | None = None):
+    """The chat model for `backend` (default: `llm.backend`); extractive, with a notice, if it cannot work."""
     from assistant.llm.extractive import ExtractiveChatModel
 
-    return ExtractiveChatModel()
+    name = backend or context.config.get("llm.backend", "local") or "local"
+    try:
+        return _build(context, name)
+    except Exception as exc:  # noqa: BLE001 - any backend problem becomes a notice and the fallback
+        _notice(context, f"LLM backend {name!r} unavailable: {_one_line(exc)}; answering by quoting the "
+                         "retrieved passages (extractive) instead")
+        return ExtractiveChatModel()
 
 
-def stream_chat(context: Any, messages: list[Any], **kwargs: Any) -> Iterator[str]:
-    context.state["last_prompt"] = render_prompt(messages)
-    llm = context.llm
-    for chunk in llm.stream(messages, **kwargs):
+def preload(context: Any):
+    """Start loading the configured model in the background; returns the thread (or None)."""
+    load = getattr(context.llm, "load", None)
+    return load.thread if load is not None else None
+
+
+# -- generating --------------------------------------------------------------
+def _with_overrides(llm: Any, max_tokens: int | None, temperature: float | None):
+    """A copy of `llm` with per-call limits, using each class's own field names."""
+    update: dict[str, Any] = {}
+    fields = getattr(type(llm), "model_fields", {})
+    if max_tokens is not None:
+        key = "num_predict" if "num_predict" in fields else "max_tokens"
+        if key in fields:
+            update[key] = int(max_tokens)
+    if temperature is not None and "temperature" in fields:
+        update["temperature"] = float(temperature)
+    return llm.model_copy(update=update) if update else llm
+
+
+def _backend_name(context: Any) -> str:
+    return context.config.get("llm.backend", "local") or "local"
+
+
+def _fallback(context: Any, messages: list[Any], reason: str, permanent: bool) -> Iterator[str]:
+    from assistant.llm.extractive import ExtractiveChatModel
+
+    _notice(context, f"{reason}; answering by quoting the retrieved passages (extractive) instead")
+    fallback = ExtractiveChatModel()
+    if permanent:  # a model that failed to load stays failed: do not retry on every question
+        context._services["llm"] = fallback
+    for chunk in fallback.stream(messages):
         if context.cancel.cancelled:
-            break
-        text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
-        if text:
-            yield text
+            return
+        yield str(chunk.content)
+
+
+def stream_chat(context: Any, messages: list[Any], max_tokens: int | None = None, temperature: float | None = None,
+                stop: list[str] | None = None, **kwargs: Any) -> Iterator[str]:
+    """Text deltas of the reply; falls back to extractive (with a notice) when the model cannot answer."""
+    from assistant.cancel import Cancelled
+    from assistant.llm.extractive import ExtractiveChatModel
+
+    context.state["last_prompt"] = render_prompt(messages)
+    lc_messages = _to_langchain(messages)
+    llm = context.llm
+    if getattr(llm, "accepts_cancel", False):
+        kwargs["cancel"] = context.cancel
+    model = _with_overrides(llm, max_tokens, temperature)
+    produced = ""
+    try:
+        for chunk in model.stream(lc_messages, stop=stop, **kwargs):
+            if context.cancel.cancelled:
+                return
+            text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+            if text:
+                produced += text
+                yield text
+    except Cancelled:
+        return
+    except Exception as exc:  # noqa: BLE001 - one line for the user, and the conversation goes on
+        from assistant.llm.hf_local import ModelLoadError
+        from assistant.llm.weights import WeightsError
+
+        if produced.strip():
+            _notice(context, f"the {_backend_name(context)} model stopped early: {_one_line(exc)}")
+            return
+        permanent = isinstance(exc, (ModelLoadError, WeightsError))
+        yield from _fallback(context, lc_messages, f"the {_backend_name(context)} model failed: {_one_line(exc)}",
+                             permanent)
+        return
+    finally:
+        exact = getattr(model, "last_prompt", "")
+        if isinstance(exact, str) and exact:
+            context.state["last_prompt"] = exact
+            if model is not llm and hasattr(llm, "_last_prompt"):
+                llm._last_prompt = exact
+    if not produced.strip() and not context.cancel.cancelled and not isinstance(llm, ExtractiveChatModel):
+        yield from _fallback(context, lc_messages, f"the {_backend_name(context)} model returned an empty answer",
+                             permanent=False)
+
+
+def stream_events(context: Any, messages: list[Any], **kwargs: Any) -> Iterator[Any]:
+    """`Text` deltas of the reply, preceded by `Notice`s (model loading, fallback)."""
+    from assistant.events import Notice, Text
+
+    llm = context.llm
+    pending = take_notice(context)
+    if pending:
+        yield pending
+    load = getattr(llm, "load", None)
+    if load is not None and not load.done:
+        yield Notice("info", f"waiting for the model: {load.stage} (the first use converts it, about a minute)")
+    for delta in stream_chat(context, messages, **kwargs):
+        pending = take_notice(context)
+        if pending:
+            yield pending
+        yield Text(delta)
+    pending = take_notice(context)
+    if pending:
+        yield pending
 
 
 def complete(context: Any, messages: list[Any], **kwargs: Any) -> str:
     return "".join(stream_chat(context, messages, **kwargs))
 
 
+def first_json(text: str) -> Any:
+    """The first JSON object or array in `text` (e.g. inside a ```json fence); ValueError if none."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+            return value
+        except json.JSONDecodeError:
+            continue
+    raise ValueError("the model's reply contains no valid JSON")
+
+
+def generate_json(context: Any, messages: list[Any], schema: dict | None = None, **kwargs: Any) -> Any:
+    """Parsed JSON from the model: grammar-constrained with llamacpp (valid every time), else parsed
+    from the reply (ValueError when it holds none). `schema` is a JSON Schema or None."""
+    from assistant.llm.llamacpp import LlamaCppChatModel
+
+    if isinstance(context.llm, LlamaCppChatModel):
+        kwargs["json_schema"] = schema or {}
+    return first_json(complete(context, messages, **kwargs))
+
+
+# -- doctor ------------------------------------------------------------------
 def backend_status(context: Any) -> list[dict[str, Any]]:
-    """[{"name", "ok", "detail"}] for `assistant doctor`; must not load models."""
-    return [{"name": "extractive", "ok": True, "detail": "always available (quotes retrieved passages)"}]
+    """[{"name", "ok", "detail", "active"}] for `assistant doctor`. Loads no model; servers get one
+    short probe, only when configured."""
+    import importlib.util
+
+    from assistant.llm.hf_local import is_converted
+    from assistant.llm.weights import QWEN, SPECS, installed, models_dir
+
+    cfg = context.config
+    active = _backend_name(context)
+    directory = models_dir(context)
+    dtype = cfg.get("llm.dtype", "bfloat16")
+    has_transformers = importlib.util.find_spec("transformers") is not None
+    rows = []
+    for name in ("local", "smollm2"):
+        spec = SPECS[name]
+        if not installed(spec):
+            rows.append({"name": name, "ok": False, "detail": f"{spec.label} not installed ({spec.install_hint})"})
+        elif not has_transformers:
+            rows.append({"name": name, "ok": False, "detail": "transformers is not installed"})
+        elif is_converted(spec, directory, dtype):
+            rows.append({"name": name, "ok": True, "detail": f"{spec.label}, converted; loads in seconds"})
+        else:
+            rows.append({"name": name, "ok": True,
+                         "detail": f"{spec.label}; the first use verifies and converts it (about a minute)"})
+    from assistant.llm.llamacpp import available
+
+    if not available():
+        rows.append({"name": "llamacpp", "ok": False, "detail": "llama-cpp-python not installed (optional, see docs/llm.md)"})
+    else:
+        path = cfg.get("llm.model_path", "")
+        if path:
+            from pathlib import Path
+
+            ok = Path(path).expanduser().is_file()
+            rows.append({"name": "llamacpp", "ok": ok, "detail": f"{path}" + ("" if ok else " not found")})
+        else:
+            rows.append({"name": "llamacpp", "ok": installed(QWEN), "detail": f"llama-cpp-python with {QWEN.label}"})
+    from assistant.llm.servers import probe
+
+    for kind in ("ollama", "openai"):
+        if active == kind:  # llm.base_url / llm.model describe the active server only
+            ok, detail = probe(kind, context)
+        else:
+            ok, detail = False, f"not selected (set llm.backend = \"{kind}\", llm.base_url and llm.model)"
+        rows.append({"name": kind, "ok": ok, "detail": detail})
+    rows.append({"name": "extractive", "ok": True, "detail": "always available (quotes retrieved passages)"})
+    for row in rows:
+        row["active"] = row["name"] == active
+    return rows

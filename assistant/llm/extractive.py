@@ -1,4 +1,12 @@
-"""The `extractive` backend: no model; quotes the best fenced passages."""
+"""The `extractive` backend: no model; answers by quoting the retrieved passages.
+
+It reads the passages fenced in the prompt as `<source N ...>\\ntext\\n</source>`
+and the question (the text after "Question:" in the last user message, else
+that whole message), picks the passages and sentences that share the most
+content words with the question, and quotes them with their numbers `[N]`.
+With no passage relevant to the question it says the notes do not cover it.
+It is also the fallback whenever the configured model cannot answer.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +18,58 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from assistant.llm.grounding import content_words, split_sentences
+
 FENCE = re.compile(r"<source (\d+)[^>]*>\n(.*?)\n</source>", re.S)
+NOT_COVERED = "The retrieved course notes do not cover this question."
+NO_PASSAGES = "No language model is available and there are no retrieved passages to quote."
+
+
+def _question(messages: List[BaseMessage]) -> str:
+    users = [str(m.content) for m in messages if m.type == "human"]
+    last = users[-1] if users else ""
+    last = FENCE.sub(" ", last)
+    match = re.search(r"Question:\s*(.+)", last, re.S)
+    return (match.group(1) if match else last).strip()
 
 
 class ExtractiveChatModel(BaseChatModel):
     max_sentences: int = 3
+    max_passages: int = 2
 
     @property
     def _llm_type(self) -> str:
         return "extractive"
 
-    def _answer(self, messages: List[BaseMessage]) -> str:
+    def answer(self, messages: List[BaseMessage]) -> str:
         prompt = "\n".join(str(m.content) for m in messages)
         passages = FENCE.findall(prompt)
         if not passages:
-            return "No model is loaded and there are no retrieved passages to quote."
+            return NO_PASSAGES
+        wanted = content_words(_question(messages))
+        scored = []
+        for order, (number, body) in enumerate(passages):
+            sentences = split_sentences(" ".join(body.split()))
+            overlaps = [len(wanted & content_words(s)) for s in sentences]
+            scored.append((sum(overlaps), -order, number, sentences, overlaps))
+        if wanted and max(s[0] for s in scored) == 0:
+            return NOT_COVERED
         parts = []
-        for number, body in passages[:2]:
-            sentences = re.split(r"(?<=[.!?])\s+", " ".join(body.split()))
-            parts.append(" ".join(sentences[: self.max_sentences]) + f" [{number}]")
+        for total, _, number, sentences, overlaps in sorted(scored, reverse=True)[: self.max_passages]:
+            if wanted and total == 0:
+                continue
+            # The best-matching sentence and the ones after it read as a passage.
+            start = max(range(len(sentences)), key=lambda i: (overlaps[i], -i)) if sentences else 0
+            quote = " ".join(sentences[start: start + self.max_sentences])
+            parts.append(f"{quote} [{number}]")
         return "\n\n".join(parts)
 
     def _generate(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
                   run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._answer(messages)))])
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.answer(messages)))])
 
     def _stream(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
                 run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        for word in re.split(r"(\s+)", self._answer(messages)):
+        for word in re.split(r"(\s+)", self.answer(messages)):
             if word:
                 yield ChatGenerationChunk(message=AIMessageChunk(content=word))

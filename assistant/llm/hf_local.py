@@ -1,0 +1,309 @@
+"""The `local` and `smollm2` backends: a GGUF model run with transformers on the CPU.
+
+transformers reads a GGUF by dequantizing every tensor (Qwen 0.5B: ~45 s), so the
+first load converts the model once and saves it as safetensors under
+`models/<name>-<sha12>-<dtype>/` (written to a temp folder, then renamed);
+later loads read that folder in seconds. Loading runs in a background thread
+(`start_load`), shared by everyone who asks for the same model, so the TUI can
+start it while the user types and a reply simply waits for it.
+
+Generation streams through `TextIteratorStreamer` from a worker thread; a
+`StoppingCriteria` checks the cancel token (and whether the reader went away)
+after every token, so Escape stops decoding at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, List, Optional
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import PrivateAttr
+
+from assistant.cancel import Cancelled
+from assistant.llm.weights import GgufSpec, WeightsError, gguf_path
+
+
+class ModelLoadError(Exception):
+    """The model could not be loaded; the message is one line for the user."""
+
+
+def _import_transformers():
+    os.environ.setdefault("USE_TF", "0")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return torch, transformers
+
+
+def _quiet_gguf_progress() -> None:
+    """The GGUF reader draws its own tqdm bar on stderr, which would corrupt the TUI."""
+    import functools
+
+    import tqdm.auto
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    gguf_utils.tqdm = functools.partial(tqdm.auto.tqdm, disable=True)
+
+
+def converted_dir(spec: GgufSpec, models_dir: Path, dtype: str) -> Path:
+    return models_dir / f"{spec.name}-{spec.sha256[:12]}-{dtype}"
+
+
+def is_converted(spec: GgufSpec, models_dir: Path, dtype: str) -> bool:
+    return (converted_dir(spec, models_dir, dtype) / "converted.json").is_file()
+
+
+def convert(spec: GgufSpec, models_dir: Path, dtype: str, progress: Callable[[str], None] | None = None) -> Path:
+    """Dequantize the GGUF once and save it as safetensors + tokenizer (atomic folder rename)."""
+    final = converted_dir(spec, models_dir, dtype)
+    if (final / "converted.json").is_file():
+        return final
+    gguf = gguf_path(spec, models_dir, progress)
+    torch, transformers = _import_transformers()
+    if progress:
+        progress(f"converting {spec.label} for transformers (first use only, about a minute)")
+    _quiet_gguf_progress()
+    tmp = models_dir / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype)
+        )
+        # The weights are plain dequantized tensors now; drop the GGUF marker so they can be saved.
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None:
+            quantizer.remove_quantization_config(model)
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "converted.json").write_text(
+            json.dumps({"from": gguf.name, "sha256": spec.sha256, "dtype": dtype}), encoding="utf-8"
+        )
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished first: keep theirs
+            if not (final / "converted.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    max_positions: int
+    generate_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Load:
+    """One background load of one model; many waiters, one thread."""
+
+    def __init__(self, spec: GgufSpec, models_dir: Path, dtype: str, threads: int):
+        self.spec, self.models_dir, self.dtype, self.threads = spec, models_dir, dtype, threads
+        self.stage = "waiting"
+        self.started = time.monotonic()
+        self.result: LoadedModel | None = None
+        self.error: str | None = None
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"load-{spec.name}", daemon=True)
+        self.thread.start()
+
+    def _set_stage(self, text: str) -> None:
+        self.stage = text
+
+    def _run(self) -> None:
+        try:
+            path = convert(self.spec, self.models_dir, self.dtype, self._set_stage)
+            self.stage = f"loading {self.spec.label}"
+            torch, transformers = _import_transformers()
+            if self.threads > 0:
+                torch.set_num_threads(self.threads)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+            model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, self.dtype))
+            model.eval()
+            self.result = LoadedModel(model, tokenizer, int(getattr(model.config, "max_position_embeddings", 4096)))
+            self.stage = "ready"
+        except WeightsError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes one line and a fallback
+            self.error = f"{self.spec.label} could not be loaded: {type(exc).__name__}: {exc}".splitlines()[0]
+        finally:
+            if self.error:
+                self.stage = "failed"
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, cancel: Any = None) -> LoadedModel:
+        """Block until loaded; polls `cancel` so Escape works while the model loads."""
+        while not self._done.wait(0.1):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled()
+        if self.result is None:
+            raise ModelLoadError(self.error or "model load failed")
+        return self.result
+
+
+_LOADS: dict[tuple, Load] = {}
+_LOADS_LOCK = threading.Lock()
+
+
+def start_load(spec: GgufSpec, models_dir: Path, dtype: str = "bfloat16", threads: int = 0) -> Load:
+    """The shared load for this model, started if needed (a failed load is retried)."""
+    key = (spec.name, spec.sha256, str(models_dir), dtype)
+    with _LOADS_LOCK:
+        load = _LOADS.get(key)
+        if load is None or (load.done and load.result is None):
+            load = _LOADS[key] = Load(spec, models_dir, dtype, threads)
+        return load
+
+
+def forget_loads() -> None:
+    """Drop every cached model (tests that corrupt files, or to free memory)."""
+    with _LOADS_LOCK:
+        _LOADS.clear()
+
+
+def to_dicts(messages: List[BaseMessage]) -> list[dict[str, str]]:
+    role = {"human": "user", "ai": "assistant", "system": "system"}
+    return [{"role": role.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+class TransformersChatModel(BaseChatModel):
+    """A LangChain chat model over a local GGUF run by transformers."""
+
+    accepts_cancel: ClassVar[bool] = True
+
+    spec: GgufSpec
+    models_dir: str
+    dtype: str = "bfloat16"
+    threads: int = 0
+    temperature: float = 0.2
+    max_tokens: int = 512
+    context_window: int = 4096
+    repetition_penalty: float = 1.1
+    _last_prompt: str = PrivateAttr(default="")
+
+    @property
+    def _llm_type(self) -> str:
+        return f"transformers-gguf:{self.spec.name}"
+
+    @property
+    def load(self) -> Load:
+        return start_load(self.spec, Path(self.models_dir), self.dtype, self.threads)
+
+    @property
+    def last_prompt(self) -> str:
+        """The exact text (chat template applied) sent for the last reply."""
+        return self._last_prompt
+
+    def tokenizer_if_ready(self):
+        load = self.load
+        return load.result.tokenizer if load.done and load.result else None
+
+    def window(self) -> int:
+        load = self.load
+        limit = load.result.max_positions if load.done and load.result else self.context_window
+        return min(self.context_window, limit)
+
+    def _encode(self, loaded: LoadedModel, messages: List[BaseMessage], max_new: int):
+        """Chat template + tokens; drops the oldest history turns if the prompt exceeds the window."""
+        dicts = to_dicts(messages)
+        limit = self.window() - max_new
+        while True:
+            text = loaded.tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=False)
+            ids = loaded.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+            n = ids["input_ids"].shape[1]
+            middle = [i for i, m in enumerate(dicts[:-1]) if m["role"] != "system"]
+            if n <= limit or not middle:
+                break
+            del dicts[middle[0]]
+        if n > limit:  # one message alone is too long: keep its ends, the caller should have fitted it
+            ids = {k: v[:, -limit:] for k, v in ids.items()}
+            text = loaded.tokenizer.decode(ids["input_ids"][0])
+        self._last_prompt = text
+        return ids
+
+    def _stream(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
+                run_manager: Optional[CallbackManagerForLLMRun] = None, cancel: Any = None,
+                max_tokens: int | None = None, temperature: float | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        loaded = self.load.wait(cancel)
+        torch, transformers = _import_transformers()
+        max_new = int(max_tokens or self.max_tokens)
+        temp = self.temperature if temperature is None else float(temperature)
+        ids = self._encode(loaded, messages, max_new)
+        reader_gone = threading.Event()
+
+        class StopOnCancel(transformers.StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw):  # checked after every token
+                return bool(reader_gone.is_set() or (cancel is not None and cancel.cancelled))
+
+        streamer = transformers.TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        options: dict[str, Any] = dict(
+            **ids, streamer=streamer, max_new_tokens=max_new, repetition_penalty=self.repetition_penalty,
+            stopping_criteria=transformers.StoppingCriteriaList([StopOnCancel()]),
+            pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+        )
+        if temp > 0:
+            options.update(do_sample=True, temperature=temp, top_p=0.9)
+        else:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with loaded.generate_lock, torch.inference_mode():
+                    loaded.model.generate(**options)
+            except BaseException as exc:  # noqa: BLE001 - surfaced to the reader below
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=work, name="generate", daemon=True)
+        worker.start()
+        produced = ""
+        try:
+            for piece in streamer:
+                if not piece:
+                    continue
+                if stop:
+                    before = len(produced)
+                    produced += piece
+                    hits = [produced.find(s) for s in stop if s in produced]
+                    if hits:
+                        tail = produced[before:min(hits)]
+                        if tail:
+                            yield ChatGenerationChunk(message=AIMessageChunk(content=tail))
+                        break
+                if run_manager:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if cancel is not None and cancel.cancelled:
+                    break
+        finally:
+            reader_gone.set()
+            worker.join()
+        if failure:
+            raise ModelLoadError(f"generation failed: {type(failure[0]).__name__}: {failure[0]}".splitlines()[0])
+
+    def _generate(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
+                  run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
+        text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])

@@ -1,0 +1,88 @@
+"""The `openai` and `ollama` backends: a model served over HTTP.
+
+`openai` speaks to any OpenAI-compatible server (vLLM, llama.cpp's server,
+LM Studio, OpenAI itself): `llm.base_url` (e.g. http://127.0.0.1:8000/v1),
+`llm.model`, and the key read from the environment variable named by
+`llm.api_key_env` (the key itself is never stored, printed or logged).
+`ollama` speaks Ollama's /api/chat at `llm.base_url` (default
+http://127.0.0.1:11434).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
+
+
+class ServerConfigError(Exception):
+    pass
+
+
+def _common(context: Any) -> dict[str, Any]:
+    cfg = context.config
+    return {"temperature": float(cfg.get("llm.temperature", 0.2)), "max_tokens": int(cfg.get("llm.max_tokens", 512))}
+
+
+def openai_model(context: Any):
+    from langchain_openai import ChatOpenAI
+
+    cfg = context.config
+    base_url, model = cfg.get("llm.base_url", ""), cfg.get("llm.model", "")
+    if not base_url or not model:
+        raise ServerConfigError("the openai backend needs llm.base_url and llm.model in config.toml")
+    key = os.environ.get(cfg.get("llm.api_key_env", "OPENAI_API_KEY") or "OPENAI_API_KEY", "")
+    common = _common(context)
+    return ChatOpenAI(
+        base_url=base_url, model=model, api_key=key or "not-needed", temperature=common["temperature"],
+        max_tokens=common["max_tokens"], streaming=True, max_retries=0,
+        timeout=float(cfg.get("llm.timeout", 60)),
+    )
+
+
+def ollama_model(context: Any):
+    from langchain_ollama import ChatOllama
+
+    cfg = context.config
+    model = cfg.get("llm.model", "")
+    if not model:
+        raise ServerConfigError("the ollama backend needs llm.model in config.toml (e.g. qwen2.5-coder:0.5b)")
+    common = _common(context)
+    return ChatOllama(
+        base_url=cfg.get("llm.base_url", "") or OLLAMA_DEFAULT_URL, model=model,
+        temperature=common["temperature"], num_predict=common["max_tokens"],
+        num_ctx=int(cfg.get("llm.context_window", 4096)),
+        client_kwargs={"timeout": float(cfg.get("llm.timeout", 60))},
+    )
+
+
+def probe(kind: str, context: Any, timeout: float = 1.5) -> tuple[bool, str]:
+    """(reachable, detail) from one short GET: /models (openai) or /api/tags (ollama)."""
+    cfg = context.config
+    base = (cfg.get("llm.base_url", "") or (OLLAMA_DEFAULT_URL if kind == "ollama" else "")).rstrip("/")
+    model = cfg.get("llm.model", "")
+    if not base:
+        return False, "not configured: set llm.base_url and llm.model"
+    url = f"{base}/api/tags" if kind == "ollama" else f"{base}/models"
+    request = urllib.request.Request(url)
+    key_env = cfg.get("llm.api_key_env", "OPENAI_API_KEY") or "OPENAI_API_KEY"
+    if kind == "openai" and os.environ.get(key_env):
+        request.add_header("Authorization", f"Bearer {os.environ[key_env]}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.loads(response.read(1 << 20) or b"{}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"{base} unreachable ({reason})"
+    names = [m.get("id") or m.get("name") or m.get("model") for m in body.get("data", body.get("models", []))
+             if isinstance(m, dict)]
+    if not model:
+        return False, f"{base} reachable, but llm.model is not set"
+    if names and model not in names and f"{model}:latest" not in names:
+        return False, f"{base} reachable, but it does not serve {model!r} (it serves {', '.join(map(str, names[:5]))})"
+    key_note = f"; key from ${key_env}: {'set' if os.environ.get(key_env) else 'not set'}" if kind == "openai" else ""
+    return True, f"{base} serves {model}{key_note}"
