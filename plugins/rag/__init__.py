@@ -1,0 +1,48 @@
+"""Course knowledge and answers with sources (retrieval-augmented generation).
+
+Light on purpose: the embedding model, Chroma and FAISS load inside the
+functions that need them, so `assistant --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from assistant.events import Event
+from assistant.plugin import Command, Context, Plugin, Request
+
+
+def _make_retriever(context: Context):
+    from plugins.rag.retriever import Retriever
+
+    return Retriever(context.config)
+
+
+class RagPlugin(Plugin):
+    name = "rag"
+    description = "answers from the course notes with their sources; your own documents as knowledge bases"
+    commands = (
+        Command("ask", "answer from the course notes, citing sources", "QUESTION [--k K] [--kb NAME] [--retrieval-only]"),
+        Command("retrieve", "show the passages a question retrieves", "QUESTION [--k K] [--kb NAME]"),
+        Command("ingest", "add files or folders (Markdown, text, HTML, PDF) to a knowledge base", "PATH... [--kb NAME]"),
+        Command("kb", "show knowledge bases, or switch to NAME (a new one starts empty)", "[NAME]"),
+    )
+    intents = {"ask": "ask", "ingest": "ingest"}
+
+    def run(self, request: Request, context: Context) -> Iterator[Event]:
+        from plugins.rag.commands import run
+
+        return run(request, context)
+
+    def add_cli(self, subparsers: Any) -> None:
+        from plugins.rag.commands import add_cli
+
+        add_cli(subparsers)
+
+    def services(self) -> dict[str, Callable[[Context], Any]]:
+        return {"retriever": _make_retriever}
+
+    def doctor(self, context: Context) -> list[dict[str, Any]]:
+        from plugins.rag.commands import doctor
+
+        return doctor(context)

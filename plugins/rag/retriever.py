@@ -1,0 +1,174 @@
+"""Hybrid retrieval: dense (MiniLM cosine) + BM25, fused by reciprocal rank.
+
+Both rankers see the chunk text with its heading path in front. The fused
+score of a chunk is sum(weight / (RRF_K + rank)) over the rankers that found
+it. A question counts as covered by the knowledge base when the best dense
+cosine reaches `rag.min_score` (calibrated on knowledge/qa/retrieval_qa.jsonl,
+see docs/rag.md); otherwise callers answer "not covered" and show the closest
+passages.
+
+This is also the `retriever` service other plugins reach via
+`context.retriever`: `search(question, k=None, kb=None) -> Retrieval`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+from assistant.events import Error, Event, Notice, Progress, Source
+
+RRF_K = 60
+DENSE_WEIGHT = 1.0
+BM25_WEIGHT = 1.0
+CANDIDATES = 40  # per ranker, before fusion
+MIN_SCORE = 0.30  # best dense cosine below this: not covered
+
+
+@dataclass
+class Hit:
+    source: str
+    heading: str
+    start_line: int
+    end_line: int
+    score: float
+    text: str
+    dense: float = 0.0  # cosine, 0 when the dense ranker did not return it
+    bm25: float = 0.0
+
+    def to_source(self) -> Source:
+        return Source(self.source, self.heading, self.start_line, self.end_line, round(self.score, 4), self.text)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Retrieval:
+    question: str
+    covered: bool
+    hits: list[Hit] = field(default_factory=list)
+    best_dense: float = 0.0
+    kb: str = "default"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "covered": self.covered,
+                "hits": [h.as_dict() for h in self.hits]}
+
+
+class _Lexical:
+    """BM25 and the chunk table of one knowledge base generation, in memory."""
+
+    def __init__(self, kb: Any):
+        from plugins.rag.bm25 import BM25, tokenize
+
+        self.generation = kb.generation()
+        rows = kb.all_chunks()
+        self.ids = [r[0] for r in rows]
+        self.rows = {r[0]: r for r in rows}
+        self.bm25 = BM25([tokenize(f"{r[2]}\n{r[5]}" if r[2] else r[5]) for r in rows])
+
+
+class Retriever:
+    def __init__(self, config: Any, embeddings: Any = None):
+        self.config = config
+        self._embeddings = embeddings
+        self._kbs: dict[str, Any] = {}
+        self._lexical: dict[str, _Lexical] = {}
+        self._ready: set[str] = set()
+        self._lock = threading.RLock()
+
+    # -- knowledge bases ---------------------------------------------------------
+    def kb_name(self, kb: str | None = None) -> str:
+        from plugins.rag.kb import check_name
+
+        return check_name(kb or str(self.config.get("rag.kb", "default") or "default"))
+
+    def knowledge_base(self, name: str | None = None):
+        from plugins.rag.kb import KnowledgeBase
+
+        name = self.kb_name(name)
+        with self._lock:
+            if name not in self._kbs:
+                self._kbs[name] = KnowledgeBase(self.config, name, self._embeddings)
+            return self._kbs[name]
+
+    @property
+    def embeddings(self):
+        if self._embeddings is None:
+            from plugins.rag.embeddings import get_embeddings
+
+            self._embeddings = get_embeddings()
+        return self._embeddings
+
+    def prepare(self, kb: str | None = None, cancel: Any = None) -> Iterator[Event]:
+        """Once per process: bring the default KB up to date with the built-in notes."""
+        from plugins.rag.kb import DEFAULT_KB, default_roots
+
+        name = self.kb_name(kb)
+        if name in self._ready:
+            return
+        base = self.knowledge_base(name)
+        if name == DEFAULT_KB:
+            roots = default_roots(self.config)
+            first = base.is_empty()
+            if first:
+                yield Notice("info", "indexing the course notes (first use)")
+            for event in base.ingest(roots, cancel=cancel):
+                if isinstance(event, (Notice, Error)) or (first and isinstance(event, Progress)):
+                    yield event
+        self._ready.add(name)
+
+    def forget(self, kb: str | None = None) -> None:
+        """Drop cached state after a knowledge base was removed."""
+        name = self.kb_name(kb)
+        with self._lock:
+            found = self._kbs.pop(name, None)
+            if found is not None:
+                found.close()
+            self._lexical.pop(name, None)
+            self._ready.discard(name)
+
+    def _lexical_for(self, name: str) -> _Lexical:
+        base = self.knowledge_base(name)
+        with self._lock:
+            cached = self._lexical.get(name)
+            if cached is None or cached.generation != base.generation():
+                cached = self._lexical[name] = _Lexical(base)
+            return cached
+
+    # -- search ------------------------------------------------------------------
+    def search(self, question: str, k: int | None = None, kb: str | None = None) -> Retrieval:
+        from plugins.rag.bm25 import tokenize
+
+        for _ in self.prepare(kb):
+            pass
+        name = self.kb_name(kb)
+        k = max(1, int(k or self.config.get("rag.k", 5) or 5))
+        question = " ".join(question.split())
+        if not question:
+            return Retrieval(question, False, [], 0.0, name)
+        lexical = self._lexical_for(name)
+        if not lexical.ids:
+            return Retrieval(question, False, [], 0.0, name)
+        n = max(CANDIDATES, 2 * k)
+        vector = self.embeddings.embed_query(question)
+        dense = [(cid, score) for cid, score in self.knowledge_base(name).store.search(vector, n)
+                 if cid in lexical.rows]  # a vector without a committed chunk is ignored
+        sparse = [(lexical.ids[i], s) for i, s in lexical.bm25.top(tokenize(question), n)]
+        fused: dict[str, float] = {}
+        for weight, ranking in ((DENSE_WEIGHT, dense), (BM25_WEIGHT, sparse)):
+            for rank, (cid, _) in enumerate(ranking, 1):
+                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank)
+        dense_of = dict(dense)
+        bm25_of = dict(sparse)
+        best = max((s for _, s in dense), default=0.0)
+        order = sorted(fused, key=lambda cid: (-fused[cid], -dense_of.get(cid, 0.0)))[:k]
+        hits = []
+        for cid in order:
+            _, source, heading, start, end, text = lexical.rows[cid]
+            hits.append(Hit(source, heading, start, end, fused[cid], text, dense_of.get(cid, 0.0),
+                            bm25_of.get(cid, 0.0)))
+        threshold = float(self.config.get("rag.min_score", MIN_SCORE))
+        return Retrieval(question, best >= threshold, hits, best, name)
