@@ -226,18 +226,30 @@ class ChatApp(App[None]):
 
     # -- events --------------------------------------------------------------------
     def _take_batch(self) -> list:
-        """Queued events with consecutive Text deltas joined and Progress coalesced."""
+        """Queued events with consecutive Text deltas joined and Progress coalesced.
+
+        Of several Progress events for one label between two other events only
+        the latest is kept, so a training loop reporting every step costs one
+        bar update per frame.
+        """
         with self._lock:
             items = list(self._queue)
             self._queue.clear()
         batch: list = []
+        progress: dict[str, Progress] = {}
         for item in items:
+            if isinstance(item, Progress):
+                progress.pop(item.label, None)
+                progress[item.label] = item
+                continue
+            if progress:
+                batch.extend(progress.values())
+                progress = {}
             if isinstance(item, Text) and batch and isinstance(batch[-1], Text):
                 batch[-1] = Text(batch[-1].delta + item.delta)
-            elif isinstance(item, Progress) and batch and isinstance(batch[-1], Progress) and batch[-1].label == item.label:
-                batch[-1] = item
             else:
                 batch.append(item)
+        batch.extend(progress.values())
         return batch
 
     async def _drain(self) -> None:
@@ -270,7 +282,8 @@ class ChatApp(App[None]):
         elif isinstance(event, Image):
             if reply is not None:
                 reply.images.append({"path": event.path, "caption": event.caption})
-            await self._add_to_reply(ImageBlock(event.path, event.caption))
+            draw = self.context.config.get("tui.images", "auto") != "off"
+            await self._add_to_reply(ImageBlock(event.path, event.caption, draw=draw))
         elif isinstance(event, Error):
             if reply is not None:
                 reply.errors.append(event.line())

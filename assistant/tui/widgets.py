@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Sta
 from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
+from assistant.router import MAX_INPUT_CHARS
 
 # A user message longer than this is shown cut (it is still sent in full).
 MAX_DISPLAY_CHARS = 4_000
@@ -65,13 +66,19 @@ class PromptInput(Input):
 
     def _on_paste(self, event: events.Paste) -> None:
         # Input keeps only the first line of a paste; keep all of it on one line.
+        event.stop()
+        event.prevent_default()  # Input's own handler would paste the first line again
         if event.text:
             line = " ".join(part.strip() for part in event.text.splitlines() if part.strip())
+            if len(line) + len(self.value) > MAX_INPUT_CHARS:
+                # Editing a huge one-line value is slow; the router would refuse it anyway.
+                self.notify(f"paste of {len(line):,} characters not inserted: the limit is {MAX_INPUT_CHARS:,}; "
+                            "save it to a file and use /ingest PATH", severity="error", timeout=8)
+                return
             if self.selection.is_empty:
                 self.insert_text_at_cursor(line)
             else:
                 self.replace(line, *self.selection)
-        event.stop()
 
 
 class CommandHints(Static):
@@ -142,14 +149,17 @@ class SourcesLine(Static):
 class ImageBlock(Vertical):
     """A picture drawn with textual-image, or just its caption if it cannot be."""
 
-    def __init__(self, path: str, caption: str = "") -> None:
+    def __init__(self, path: str, caption: str = "", draw: bool = True) -> None:
         super().__init__(classes="image-block")
         self.path = path
         self.caption = caption
+        self.draw = draw
 
     def compose(self) -> ComposeResult:
         picture = None
-        if Path(self.path).is_file():
+        if not self.draw:
+            pass
+        elif Path(self.path).is_file():
             try:
                 from textual_image.widget import Image as TerminalImage
 
@@ -260,8 +270,21 @@ class SourceScreen(ModalScreen[None]):
             yield Label(RichText(self.source.label()), id="source-where")
             yield Label(RichText(f"score {self.source.score:.3f} · {self.source.source}", style="dim"))
             with VerticalScroll(id="source-body"):
-                yield Static(RichText(self.source.text or "(no passage text)"), id="source-text")
+                yield Static(self._numbered(), id="source-text")
             yield Label("Escape closes", classes="dim-hint")
+
+    def _numbered(self) -> RichText:
+        """The passage with its line numbers in the source file."""
+        text = RichText()
+        if not self.source.text:
+            return RichText("(no passage text)")
+        first = self.source.start_line or 1
+        for n, line in enumerate(self.source.text.splitlines(), first):
+            if n > first:
+                text.append("\n")
+            text.append(f"{n:>5} │ ", style="dim")
+            text.append(line)
+        return text
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Iterator
 
+from textual import events
 from textual.widgets import Markdown, OptionList, ProgressBar, Static
 
 from assistant.builtin import CorePlugin
@@ -147,7 +148,8 @@ async def test_typed_help_and_free_text_stream_with_sources(home):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, SourceScreen)
-        assert PASSAGE in str(app.screen.query_one("#source-text", Static).content)
+        passage = str(app.screen.query_one("#source-text", Static).content)
+        assert PASSAGE in passage and "12 │" in passage  # numbered as in the file
         assert "lines 12-20" in str(app.screen.query_one("#source-where", Static).content)
         await pilot.press("escape")
         await pilot.pause()
@@ -267,6 +269,25 @@ async def test_history_suggestions_and_images(home):
         assert prompt.value == "/draw"
         await pilot.press("down", "down")
         assert prompt.value == ""
+
+        # A multi-line paste is kept whole, on one line.
+        prompt.post_message(events.Paste("first line\n\nsecond line"))
+        await pilot.pause()
+        assert prompt.value == "first line second line"
+        # A paste over the router's limit is refused at once, not inserted.
+        prompt.post_message(events.Paste("y" * 1_000_000))
+        await pilot.pause()
+        assert prompt.value == "first line second line"
+        assert any("limit is 200,000" in str(n.message) for n in app._notifications)
+
+
+def test_event_batches_join_text_and_keep_latest_progress(home):
+    app = make_app(home)
+    app._queue.extend([Text("a"), Text("b"), Progress("x", 1, 9), Progress("y", 1, 9), Progress("x", 2, 9),
+                       Text("c"), Sources([SOURCE]), Text("d"), Text("e"), Progress("y", 5, 9)])
+    assert app._take_batch() == [Text("ab"), Progress("y", 1, 9), Progress("x", 2, 9), Text("c"),
+                                 Sources([SOURCE]), Text("de"), Progress("y", 5, 9)]
+    assert app._take_batch() == []
 
 
 async def test_ctrl_c_twice_quits_and_saves(home):
