@@ -53,12 +53,11 @@ def generate(run: Run, messages: list[dict[str, str]], label: str, *, show: bool
     Every call's exact prompt is appended to `context.state["last_prompt"]`, so
     /show-prompt shows all steps of a multi-step technique.
     """
-    from assistant.llm import render_prompt, stream_chat
+    from assistant.llm import render_prompt, stream_chat, take_notice
 
     show = run.stream if show is None else show
     temperature = float(run.setting("temperature", 0.0) if temperature is None else temperature)
     max_tokens = int(run.setting("max_tokens", 256) if max_tokens is None else max_tokens)
-    run.steps.append(f"### {label} (temperature {temperature:g}, max_tokens {max_tokens})\n{render_prompt(messages)}")
     parts: list[str] = []
     try:
         for delta in stream_chat(run.context, messages, temperature=temperature, max_tokens=max_tokens):
@@ -66,7 +65,13 @@ def generate(run: Run, messages: list[dict[str, str]], label: str, *, show: bool
             if show:
                 yield Text(delta)
     finally:
+        # stream_chat leaves the exact prompt (chat template applied) in last_prompt; keep every step's.
+        exact = run.context.state.get("last_prompt") or render_prompt(messages)
+        run.steps.append(f"### {label} (temperature {temperature:g}, max_tokens {max_tokens})\n{exact}")
         run.context.state["last_prompt"] = "\n\n".join(run.steps)
+    notice = take_notice(run.context)
+    if notice is not None:
+        yield notice
     if run.context.cancel.cancelled:
         raise Cancelled()
     return "".join(parts)
@@ -144,11 +149,18 @@ def run_self_consistency(run: Run) -> Iterator[Event]:
         temperature = 0.7
     system, user = run.template.render(**run.variables())
     messages = messages_for(system, user)
+    max_tokens = int(run.setting("max_tokens", 256))
+    yield Progress("reasoning paths", 0, paths)
+    replies = batched_samples(run, messages, paths, temperature, max_tokens)
+    if replies is None:  # the backend cannot sample a batch: one call per path
+        replies = []
+        for i in range(paths):
+            yield Progress("reasoning paths", i, paths)
+            reply = yield from generate(run, messages, f"{run.template.name}: path {i + 1}/{paths}", show=False,
+                                        temperature=temperature)
+            replies.append(reply)
     sampled: list[dict[str, Any]] = []
-    for i in range(paths):
-        yield Progress("reasoning paths", i, paths)
-        reply = yield from generate(run, messages, f"{run.template.name}: path {i + 1}/{paths}", show=False,
-                                    temperature=temperature)
+    for i, reply in enumerate(replies):
         answer, explicit = answers.extract_answer(reply)
         sampled.append({"answer": answer, "explicit": explicit, "reasoning": reply.strip()})
         if run.stream:
@@ -162,6 +174,49 @@ def run_self_consistency(run: Run) -> Iterator[Event]:
     explicit_share = sum(p["explicit"] for p in sampled) / paths
     run.result = {"answer": winner, "votes": votes, "agreement": round(agreement, 3), "paths": sampled,
                   "temperature": temperature, "format_ok": bool(winner) and explicit_share >= 0.5}
+
+
+def batched_samples(run: Run, messages: list[dict[str, str]], n: int, temperature: float,
+                    max_tokens: int) -> list[str] | None:
+    """n sampled replies from one batched `generate` call on the local transformers
+    backend (5 paths cost about 1.5 single replies on a CPU); None when the backend
+    is another kind, so the caller samples one call at a time."""
+    llm = run.context.llm
+    if n < 2 or not (hasattr(llm, "load") and hasattr(llm, "_encode") and hasattr(llm, "last_prompt")):
+        return None
+    try:
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        from assistant.llm.hf_local import _import_transformers
+
+        loaded = llm.load.wait(run.context.cancel)
+        torch, transformers = _import_transformers()
+        kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+        ids = llm._encode(loaded, [kinds[m["role"]](content=m["content"]) for m in messages], max_tokens)
+        cancel = run.context.cancel
+
+        class StopOnCancel(transformers.StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw):
+                return bool(cancel.cancelled)
+
+        with loaded.generate_lock, torch.inference_mode():
+            out = loaded.model.generate(
+                **ids, do_sample=True, temperature=temperature, top_p=0.9, max_new_tokens=max_tokens,
+                num_return_sequences=n, repetition_penalty=getattr(llm, "repetition_penalty", 1.0),
+                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+                stopping_criteria=transformers.StoppingCriteriaList([StopOnCancel()]))
+        prompt_len = ids["input_ids"].shape[1]
+        replies = loaded.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+    except Cancelled:
+        raise
+    except Exception:  # noqa: BLE001 - any mismatch with the backend: sample one by one instead
+        return None
+    if cancel.cancelled:
+        raise Cancelled()
+    run.steps.append(f"### {run.template.name}: {n} paths sampled in one batch (temperature {temperature:g}, "
+                     f"max_tokens {max_tokens})\n{llm.last_prompt}")
+    run.context.state["last_prompt"] = "\n\n".join(run.steps)
+    return replies
 
 
 def run_knowledge(run: Run) -> Iterator[Event]:
@@ -227,15 +282,19 @@ def resolve_schema(run: Run) -> dict[str, Any]:
 
 
 def _constrained(run: Run, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
-    """Schema-constrained decoding when the LLM layer offers it; None otherwise."""
-    import assistant.llm as llm
-
-    helper = getattr(llm, "generate_json", None)
-    if helper is None:
-        return None
+    """Grammar-constrained JSON when the backend really constrains decoding (llama.cpp); else None."""
     try:
-        return helper(run.context, messages, schema)
-    except NotImplementedError:
+        from assistant.llm.llamacpp import LlamaCppChatModel
+    except ImportError:
+        return None
+    if not isinstance(run.context.llm, LlamaCppChatModel):
+        return None
+    from assistant.llm import generate_json
+
+    try:
+        return generate_json(run.context, messages, schema, max_tokens=int(run.setting("max_tokens", 200)),
+                             temperature=0.0)
+    except ValueError:  # no JSON after all: the validate-and-repair path takes over
         return None
 
 
@@ -254,7 +313,8 @@ def run_json(run: Run) -> Iterator[Event]:
     obj: Any = None
     constrained = _constrained(run, messages, schema)
     if constrained is not None:
-        run.steps.append(f"### {run.template.name} (constrained decoding)\n" + _render(messages))
+        run.steps.append(f"### {run.template.name} (grammar-constrained decoding)\n"
+                         + (run.context.state.get("last_prompt") or _render(messages)))
         run.context.state["last_prompt"] = "\n\n".join(run.steps)
         obj, method = constrained, "constrained"
         problem = jsonout.validation_error(obj, schema)
