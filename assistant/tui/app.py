@@ -75,6 +75,8 @@ class ChatApp(App[None]):
         self._busy = False
         self._last_interrupt = 0.0
         self._line = ""
+        self._started = 0.0  # monotonic start of the running action
+        self._shown_seconds = -1
 
     @property
     def busy(self) -> bool:
@@ -163,7 +165,9 @@ class ChatApp(App[None]):
         config = self.context.config
         working = ""
         if self._busy:
-            working = "cancelling…" if self.context.cancel.cancelled else "working… (Esc cancels)"
+            seconds = int(time.monotonic() - self._started)
+            self._shown_seconds = seconds
+            working = "cancelling…" if self.context.cancel.cancelled else f"working… {seconds}s (Esc cancels)"
         self.query_one(StatusLine).show(
             config.get("llm.backend", "?"), config.get("rag.kb", "?"), self.context.session_id, working
         )
@@ -197,6 +201,7 @@ class ChatApp(App[None]):
         conversation.anchor()
         self._line = line
         self._busy = True
+        self._started = time.monotonic()
         self.context.cancel.reset()
         self._refresh_status()
         self._drain_timer.resume()
@@ -253,6 +258,8 @@ class ChatApp(App[None]):
         return batch
 
     async def _drain(self) -> None:
+        if int(time.monotonic() - self._started) != self._shown_seconds:
+            self._refresh_status()  # the elapsed seconds show the app is alive
         for item in self._take_batch():
             try:
                 if item is _DONE:

@@ -137,12 +137,22 @@ class NoticeLine(Static):
         super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
 
 
+def short_location(source: Source) -> str:
+    """`vae.md:59-73`: the file name and lines, for compact lists."""
+    where = Path(source.source).name or source.source
+    if source.start_line:
+        end = source.end_line or source.start_line
+        where += f":{source.start_line}" + (f"-{end}" if end != source.start_line else "")
+    return where
+
+
 class SourcesLine(Static):
-    """A compact list of the sources under a reply."""
+    """A compact list of the sources under a reply; the panel has the details."""
 
     def __init__(self, sources: list[Source]) -> None:
         text = RichText("sources: ", style="bold")
-        text.append("  ".join(f"[{i}] {s.label()}" for i, s in enumerate(sources, 1)))
+        text.append("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1)))
+        text.append("  (Tab to the panel to read them)", style="dim italic")
         super().__init__(text, classes="sources-line")
 
 
@@ -241,11 +251,11 @@ class SourcesPanel(Vertical):
         options.clear_options()
         for i, s in enumerate(self.sources, 1):
             where = RichText(f"[{i}] ", style="bold")
-            where.append(Path(s.source).name or s.source)
+            where.append(short_location(s))
+            where.append(f"  {s.score:.2f}", style="dim")
             if s.heading:
-                where.append(f"\n    {s.heading}", style="italic")
-            lines = f"lines {s.start_line}-{s.end_line or s.start_line}" if s.start_line else "lines ?"
-            where.append(f"\n    {lines} · score {s.score:.2f}", style="dim")
+                # The innermost heading says most; the modal shows the whole path.
+                where.append("\n    " + s.heading.split(" > ")[-1].strip(), style="italic")
             options.add_option(Option(where, id=f"source-{i}"))
         if self.sources:
             options.highlighted = 0
