@@ -9,6 +9,7 @@ stops decoding.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from pathlib import Path
@@ -23,6 +24,17 @@ from assistant.llm.hf_local import ModelLoadError, to_dicts
 
 _MODELS: dict[tuple, Any] = {}
 _LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Close while the interpreter is intact; llama.cpp's __del__ fails noisily at shutdown.
+    for model in _MODELS.values():
+        try:
+            model.close()
+        except Exception:  # noqa: BLE001
+            pass
+    _MODELS.clear()
 
 
 def available() -> bool:
