@@ -134,6 +134,11 @@ class ChatApp(App[None]):
             hidden = len(messages) - RESUME_MESSAGES
             widgets.append(NoticeLine("info", f"{hidden} earlier messages not shown; /export saves them all"))
             messages = messages[-RESUME_MESSAGES:]
+        prompt = self.query_one(PromptInput)
+        if not prompt.history:  # Up recalls what was asked in the resumed conversation too
+            for m in messages:
+                if m.role == "user" and len(m.content) <= 10_000:
+                    prompt.remember(m.content)
         last_sources: list[Source] = []
         for m in messages:
             if m.role == "user":

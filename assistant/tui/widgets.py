@@ -17,7 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label, Markdown, OptionList, ProgressBar, Static
+from textual.widgets import Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
@@ -194,7 +194,7 @@ class Reply(Vertical):
         self.images: list[dict[str, str]] = []
         self.errors: list[str] = []
         self.cancelled = False
-        self._block: Markdown | None = None
+        self._block = None  # the Markdown widget being streamed into
         self._stream = None
 
     async def write(self, chunk: str) -> None:
@@ -203,6 +203,8 @@ class Reply(Vertical):
             return
         self.text_parts.append(chunk)
         if self._block is None:
+            from textual.widgets import Markdown  # markdown-it loads on the first reply, not at start
+
             self._block = Markdown(classes="reply-text")
             await self.mount(self._block)
             self._stream = Markdown.get_stream(self._block)

@@ -202,6 +202,7 @@ async def test_conversation_resumes_after_restart(home):
         assert "You asked: LoRA" in resumed.query_one(MarkdownText).source
         # Its sources come back too, in the panel.
         assert again.query_one(SourcesPanel).sources == [SOURCE, SECOND]
+        assert again.query_one(PromptInput).history == ["/explain LoRA"]
         # The LLM history includes the resumed turn.
         await send(again, pilot, "/explain more")
         assert "after 2 earlier turns" in replies(again)[-1].text
