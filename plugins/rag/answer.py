@@ -127,7 +127,7 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
         return
     if not result.covered:
         reply = (f"{NOT_COVERED}: nothing in the knowledge base '{result.kb}' answers this question "
-                 f"(best match {result.best_dense:.2f}). The closest passages are listed below.")
+                 f"(coverage {result.coverage:.2f}). The closest passages are listed below.")
         yield Text(reply)
         yield Sources(sources)
         if as_json:

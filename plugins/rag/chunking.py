@@ -7,12 +7,13 @@ tail is folded into the chunk before it so no chunk is a lonely fragment.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from plugins.rag.loaders import Block, Document
 
-MAX_WORDS = 220
-MIN_WORDS = 40
+MAX_WORDS = 150
+MIN_WORDS = 30
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,34 @@ class Chunk:
     text: str
 
     def indexed_text(self) -> str:
-        """What is embedded and scored by BM25: the heading path gives context."""
-        return f"{self.heading}\n{self.text}" if self.heading else self.text
+        """What is embedded and scored by BM25: heading path, then the prose.
+
+        Display math is dropped and inline math reduced to its words: LaTeX
+        would otherwise fill MiniLM's 256-token window with `\\mathcal{N}`
+        and push the explaining sentences out of it.
+        """
+        return indexed_text(self.heading, self.text)
+
+
+def indexed_text(heading: str, text: str) -> str:
+    body = prose(text)
+    return f"{heading}\n{body}" if heading else body
+
+
+DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.S)
+INLINE_MATH = re.compile(r"\$([^$\n]+)\$")
+LATEX_COMMAND = re.compile(r"\\(?:operatorname|mathcal|mathbb|mathrm|text|big|Big|left|right|tfrac|frac|sqrt)\b")
+
+
+def _inline(match: re.Match) -> str:
+    inner = LATEX_COMMAND.sub(" ", match.group(1))
+    inner = re.sub(r"\\([A-Za-z]+)", r" \1 ", inner)  # \beta -> beta
+    return " ".join(re.sub(r"[^A-Za-z0-9]+", " ", inner).split())
+
+
+def prose(text: str) -> str:
+    text = DISPLAY_MATH.sub(" ", text)
+    return INLINE_MATH.sub(_inline, text)
 
 
 def _words(text: str) -> int:

@@ -134,7 +134,7 @@ def retrieval_only(question: str, context: Context, k: int | None, kb: str | Non
         yield Data(result.as_dict())
         return
     verdict = "covered" if result.covered else "not covered by the course notes"
-    yield Text(f"{len(result.hits)} passages from '{result.kb}' ({verdict}, best cosine {result.best_dense:.2f}).")
+    yield Text(f"{len(result.hits)} passages from '{result.kb}' ({verdict}, coverage {result.coverage:.2f}).")
     yield Sources([h.to_source() for h in result.hits])
 
 

@@ -81,14 +81,14 @@ def evaluate(retriever: Any, items: list[dict[str, Any]], k: int = 5, kb: str | 
             oos_flagged += not result.covered
             if result.covered:
                 misses.append({"question": item["question"], "why": "out of scope but covered",
-                               "best_dense": round(result.best_dense, 3)})
+                               "coverage": result.coverage})
         else:
             rank = next((i for i, h in enumerate(result.hits, 1) if is_hit(h, item)), None)
             ranks.append(rank)
             rejected_in += not result.covered
             if rank is None or rank > 3 or not result.covered:
                 misses.append({"question": item["question"], "rank": rank, "covered": result.covered,
-                               "best_dense": round(result.best_dense, 3),
+                               "coverage": result.coverage,
                                "top": [f"{h.source}:{h.start_line}-{h.end_line}" for h in result.hits[:3]]})
         yield Progress("evaluating retrieval", index, len(items))
     n_in = len(ranks)

@@ -33,6 +33,7 @@ from assistant.events import Data, Error, Event, Notice, Progress
 DEFAULT_KB = "default"
 KB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 MANIFEST_VERSION = 1
+CHUNKER_VERSION = 2  # bump when chunking or indexed text changes: every file is indexed again
 COMMIT_CHUNKS = 512  # commit (flush store, write manifest) at least this often
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
@@ -174,7 +175,8 @@ class KnowledgeBase:
         from plugins.rag.stores import store_key
 
         key = store_key(self.config)
-        fresh = {"version": MANIFEST_VERSION, "store": key, "embedding": "all-MiniLM-L6-v2", "roots": [], "files": {}}
+        fresh = {"version": MANIFEST_VERSION, "store": key, "embedding": "all-MiniLM-L6-v2",
+                 "chunker": CHUNKER_VERSION, "roots": [], "files": {}}
         if not self.manifest_path.exists():
             return fresh
         try:
@@ -184,7 +186,8 @@ class KnowledgeBase:
         except (ValueError, OSError, UnicodeDecodeError):
             # A manifest we cannot read: everything is re-indexed (delete-then-add keeps it clean).
             return dict(fresh, corrupt=True)
-        if manifest.get("store") != key or manifest.get("version") != MANIFEST_VERSION:
+        if manifest.get("store") != key or manifest.get("version") != MANIFEST_VERSION or \
+                manifest.get("chunker") != CHUNKER_VERSION:
             return dict(fresh, roots=manifest.get("roots", []), store_changed=manifest.get("store"))
         manifest.setdefault("roots", [])
         return manifest
@@ -240,6 +243,8 @@ class KnowledgeBase:
 
     def _reset(self) -> None:
         """Store changed or manifest lost: start from an empty index."""
+        self.store.drop()
+        self._store = None
         self.db.execute("DELETE FROM chunks")
         self._bump_generation()
 
@@ -250,7 +255,7 @@ class KnowledgeBase:
         manifest = self.load_manifest()
         if manifest.get("corrupt") or manifest.get("store_changed") is not None or (
                 not self.manifest_path.exists() and self.db_path.exists()):
-            if manifest.get("store_changed"):
+            if manifest.get("store_changed") and manifest["store_changed"] != manifest["store"]:
                 yield Notice("info", f"knowledge base '{self.name}': vector store changed "
                                      f"({manifest['store_changed']} -> {manifest['store']}); indexing again")
             elif manifest.get("corrupt"):
