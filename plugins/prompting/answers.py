@@ -31,6 +31,14 @@ def extract_answer(text: str) -> tuple[str, bool]:
     return (lines[-1] if lines else ""), False
 
 
+_ANSWER_LINE = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[:=].*\S.*\n", re.I | re.M)
+
+
+def has_answer_line(text: str) -> bool:
+    """True once the text holds a finished 'Answer: ...' line (reasoning may stop there)."""
+    return bool(_ANSWER_LINE.search(text))
+
+
 def normalize(answer: str) -> str:
     """A form in which equal answers compare equal: '$1,200.00 dollars' -> '1200'."""
     text = answer.strip().lower()

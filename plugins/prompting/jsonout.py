@@ -121,6 +121,18 @@ def _balanced_object(text: str) -> str | None:
     return None
 
 
+def has_complete_object(text: str) -> bool:
+    """True once the text holds a closed, parseable JSON object (generation may stop there)."""
+    candidate = _balanced_object(re.sub(r"```(?:json)?", "", text))
+    if not candidate or not candidate.rstrip().endswith("}"):
+        return False
+    try:
+        json.loads(candidate)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
 def _lenient(candidate: str) -> Any:
     fixed = candidate.strip()
     if "'" in fixed and '"' not in fixed:  # Python-style quotes

@@ -47,11 +47,14 @@ class Run:
 
 
 def generate(run: Run, messages: list[dict[str, str]], label: str, *, show: bool | None = None,
-             temperature: float | None = None, max_tokens: int | None = None) -> Iterator[Event]:
+             temperature: float | None = None, max_tokens: int | None = None,
+             done: Callable[[str], bool] | None = None) -> Iterator[Event]:
     """One model call; yields Text deltas when shown; returns the full reply.
 
     Every call's exact prompt is appended to `context.state["last_prompt"]`, so
-    /show-prompt shows all steps of a multi-step technique.
+    /show-prompt shows all steps of a multi-step technique. `done(reply_so_far)`
+    ends the reply early once it holds what the technique needs (closing the
+    stream stops decoding), e.g. a complete JSON object or an 'Answer:' line.
     """
     from assistant.llm import render_prompt, stream_chat, take_notice
 
@@ -64,6 +67,8 @@ def generate(run: Run, messages: list[dict[str, str]], label: str, *, show: bool
             parts.append(delta)
             if show:
                 yield Text(delta)
+            if done is not None and ("\n" in delta or "}" in delta) and done("".join(parts)):
+                break
     finally:
         # stream_chat leaves the exact prompt (chat template applied) in last_prompt; keep every step's.
         exact = run.context.state.get("last_prompt") or render_prompt(messages)
@@ -127,7 +132,7 @@ def run_cot(run: Run) -> Iterator[Event]:
     if run.template.examples:
         variables["examples"], chosen = _pick_examples(run, len(run.template.examples))
     system, user = run.template.render(**variables)
-    reply = yield from generate(run, messages_for(system, user), run.template.name)
+    reply = yield from generate(run, messages_for(system, user), run.template.name, done=answers.has_answer_line)
     answer, explicit = answers.extract_answer(reply)
     if run.stream:
         yield Text(f"\n\n**Final answer:** {answer or '(none found)'}\n")
@@ -157,7 +162,7 @@ def run_self_consistency(run: Run) -> Iterator[Event]:
         for i in range(paths):
             yield Progress("reasoning paths", i, paths)
             reply = yield from generate(run, messages, f"{run.template.name}: path {i + 1}/{paths}", show=False,
-                                        temperature=temperature)
+                                        temperature=temperature, done=answers.has_answer_line)
             replies.append(reply)
     sampled: list[dict[str, Any]] = []
     for i, reply in enumerate(replies):
@@ -231,7 +236,8 @@ def run_knowledge(run: Run) -> Iterator[Event]:
     if run.stream:
         yield Text("**Generated knowledge**\n")
     facts = yield from generate(run, messages_for(system, user), "step 1: generate knowledge",
-                                max_tokens=int(step.get("max_tokens", 160)))
+                                max_tokens=min(int(step.get("max_tokens", 160)),
+                                               int(run.options.get("max_tokens") or 10**6)))
     if run.stream:
         yield Text("\n\n**Answer**\n")
     system, user = run.template.render(**run.variables(), knowledge=facts.strip())
@@ -320,7 +326,7 @@ def run_json(run: Run) -> Iterator[Event]:
         problem = jsonout.validation_error(obj, schema)
         first_try_valid = problem is None
     else:
-        reply = yield from generate(run, messages, run.template.name, show=False)
+        reply = yield from generate(run, messages, run.template.name, show=False, done=jsonout.has_complete_object)
         obj, problem = jsonout.parse_json_object(reply)
         if problem is None:
             problem = jsonout.validation_error(obj, schema)
@@ -333,7 +339,8 @@ def run_json(run: Run) -> Iterator[Event]:
             messages = messages + [{"role": "assistant", "content": reply},
                                    {"role": "user", "content": f"That reply is invalid: {problem}. Reply with only the "
                                                                 "corrected JSON object, valid against the schema."}]
-            reply = yield from generate(run, messages, f"{run.template.name}: repair {round_ + 1}", show=False)
+            reply = yield from generate(run, messages, f"{run.template.name}: repair {round_ + 1}", show=False,
+                                        done=jsonout.has_complete_object)
             candidate, problem = jsonout.parse_json_object(reply)
             if problem is None:
                 obj = candidate

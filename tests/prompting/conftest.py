@@ -31,3 +31,10 @@ def smol(context, llm_cache):
     context.config.set("llm.cache_dir", str(llm_cache), save=False)
     context.drop_service("llm")
     return context
+
+
+@pytest.fixture
+def smol_cli(home, llm_cache, run_cli):
+    """run_cli on the SmolLM2 backend: smol_cli("prompt", "cot", "...") -> (code, out, err)."""
+    (home / "config.toml").write_text(f'[llm]\nbackend = "smollm2"\ncache_dir = "{llm_cache}"\n', encoding="utf-8")
+    return run_cli
