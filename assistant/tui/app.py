@@ -294,7 +294,9 @@ class ChatApp(App[None]):
         elif isinstance(event, Image):
             if reply is not None:
                 reply.images.append({"path": event.path, "caption": event.caption})
-            draw = self.context.config.get("tui.images", "auto") != "off"
+            from assistant.tui.pictures import image_mode
+
+            draw = image_mode(self.context.config) != "off"
             await self._add_to_reply(ImageBlock(event.path, event.caption, draw=draw))
         elif isinstance(event, Error):
             if reply is not None:

@@ -171,9 +171,9 @@ class ImageBlock(Vertical):
             pass
         elif Path(self.path).is_file():
             try:
-                from textual_image.widget import Image as TerminalImage
+                from assistant.tui.pictures import load_image_widget
 
-                picture = TerminalImage(self.path, classes="picture")
+                picture = load_image_widget()(self.path, classes="picture")
             except Exception as exc:  # noqa: BLE001 - a picture never breaks the chat
                 yield NoticeLine("warning", f"cannot draw the image here ({type(exc).__name__}: {exc})")
         else:
