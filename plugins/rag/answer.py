@@ -30,27 +30,25 @@ def fence(number: int, hit: Any, text: str | None = None) -> str:
             f'lines="{hit.start_line}-{hit.end_line}">\n{body}\n</source>')
 
 
-def fence_sources(hits: list[Any], context: Any = None, budget_tokens: int | None = None) -> str:
-    """All passages fenced; trimmed to fit the model's context when the LLM layer can tell."""
+def fit_texts(hits: list[Any], context: Any, question: str, system: str) -> list[str]:
+    """Passage texts, best first, trimmed by the LLM layer to fit the model's window.
+
+    May return fewer texts than hits (the tail did not fit); never more.
+    """
     texts = [h.text if len(h.text) <= MAX_SOURCE_CHARS else h.text[:MAX_SOURCE_CHARS] + " ..." for h in hits]
-    fitter = _llm_helper("fit_passages")
-    if fitter is not None and context is not None:
-        try:
-            texts = list(fitter(context, texts, budget_tokens)) if budget_tokens else list(fitter(context, texts))
-        except Exception:  # noqa: BLE001 - fitting is an optimisation; the char cap still holds
-            pass
-    return "\n\n".join(fence(i, h, t) for i, (h, t) in enumerate(zip(hits, texts), 1) if t)
-
-
-def _llm_helper(name: str):
     try:
-        import assistant.llm as llm
-    except ImportError:
-        return None
-    return getattr(llm, name, None)
+        from assistant.llm import fit_sources
+    except ImportError:  # an older LLM layer: the per-passage character cap still holds
+        return texts
+    return list(fit_sources(context, question, texts, system=system)) or texts[:1]
 
 
-MARKER_HOLD = re.compile(r"^\[(?:sources?\s*)?[\d,\s]*$", re.I)
+def fence_sources(hits: list[Any], texts: list[str]) -> str:
+    return "\n\n".join(fence(i, h, t) for i, (h, t) in enumerate(zip(hits, texts), 1))
+
+
+# What may still become a marker: "[", "[sou" (a prefix of "source"), "[source 1, 2".
+MARKER_HOLD = re.compile(r"^\[(?:s(?:o(?:u(?:r(?:c(?:es?)?)?)?)?)?\s*)?[\d,\s]*$", re.I)
 MARKER = re.compile(r"^\[(?:sources?\s*)?([\d,\s]+)\]$", re.I)
 
 
@@ -134,22 +132,29 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
             yield Data(_payload(question, reply, False, sources, result.kb))
         return
 
-    from assistant.llm import stream_chat
+    from assistant.llm import stream_events
     from assistant.templates import get_template
 
     template = get_template("rag", context.config.user_prompts_dir)
-    system, user = template.render(sources=fence_sources(result.hits, context), question=question)
+    bare_system, _ = template.render(sources="", question=question)
+    texts = fit_texts(result.hits, context, question, bare_system)
+    hits = result.hits[:len(texts)]
+    sources = [h.to_source() for h in hits]
+    system, user = template.render(sources=fence_sources(hits, texts), question=question)
     messages = [{"role": "system", "content": system}]
     for turn in (history or [])[-MAX_HISTORY_MESSAGES:]:
         if turn.get("role") in ("user", "assistant") and turn.get("content"):
             messages.append({"role": turn["role"], "content": str(turn["content"])[:2000]})
     messages.append({"role": "user", "content": user})
 
-    filt = CitationFilter(len(result.hits))
+    filt = CitationFilter(len(hits))
     parts: list[str] = []
     try:
-        for delta in stream_chat(context, messages):
-            shown = filt.feed(delta)
+        for event in stream_events(context, messages):
+            if not isinstance(event, Text):
+                yield event  # model loading / fallback notices
+                continue
+            shown = filt.feed(event.delta)
             if shown:
                 parts.append(shown)
                 yield Text(shown)
@@ -167,28 +172,34 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     reply = "".join(parts)
     if filt.dropped:
         yield Notice("info", f"removed {filt.dropped} citation(s) to sources that were not retrieved")
-    yield from _grounding(context, reply, result.hits)
+    unsupported = unsupported_sentences(reply, texts, retriever)
+    if unsupported:
+        yield Notice("warning", f"{len(unsupported)} sentence(s) of this answer are not supported by the sources: "
+                                + " | ".join(u[:80] for u in unsupported[:3]))
     yield Sources(sources)
     if as_json:
-        yield Data(_payload(question, reply, True, sources, result.kb, cited=filt.cited))
+        payload = _payload(question, reply, True, sources, result.kb, cited=filt.cited)
+        payload["unsupported"] = unsupported
+        yield Data(payload)
 
 
-def _grounding(context: Any, reply: str, hits: list[Any]) -> Iterator[Event]:
-    """Run the LLM layer's grounding check when it exists; a warning if the reply strays."""
+def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[str]:
+    """The LLM layer's grounding check (lexical, then MiniLM similarity), when it exists."""
     try:
-        from assistant.llm import grounding
+        from assistant.llm.grounding import mark_unsupported
     except ImportError:
-        return
-    check = getattr(grounding, "check", None) or getattr(grounding, "check_grounding", None)
-    if check is None:
-        return
+        return []
     try:
-        verdict = check(reply, [h.text for h in hits])
+        import numpy as np
+
+        embeddings = retriever.embeddings  # already loaded for retrieval: no second model
+
+        def embed(batch: list[str]):
+            return np.asarray(embeddings.embed_documents(list(batch)), dtype="float32")
+
+        return list(mark_unsupported(reply, texts, embed_fn=embed)[1])
     except Exception:  # noqa: BLE001 - a checker failure must not hide the answer
-        return
-    ok = getattr(verdict, "grounded", verdict.get("grounded") if isinstance(verdict, dict) else bool(verdict))
-    if not ok:
-        yield Notice("warning", "parts of this answer are not supported by the sources; check them")
+        return []
 
 
 def _payload(question: str, reply: str, covered: bool, sources: list[Any], kb: str,
