@@ -71,15 +71,15 @@ def run_technique(context, name, cases, options, out):
     return summary
 
 
-def load(path, limit):
+def load(path, limit, skip=0):
     from plugins.prompting.evaluate import load_cases
 
-    cases = load_cases(path)
+    cases = load_cases(path)[skip:]
     return cases[:limit] if limit else cases
 
 
 def arithmetic(context, args):
-    cases = load(DATA / "arithmetic_cases.jsonl", args.limit)
+    cases = load(DATA / "arithmetic_cases.jsonl", args.limit, args.skip)
     print(f"\nArithmetic word problems: {len(cases)} cases, model backend '{args.model}'", flush=True)
     results = []
     for name, options in (("zero-shot", {}), ("cot", {}), ("self-consistency", {"paths": args.paths})):
@@ -97,7 +97,7 @@ def arithmetic(context, args):
 
 
 def extraction(context, args):
-    cases = load(DATA / "extraction_cases.jsonl", args.limit_json or args.limit)
+    cases = load(DATA / "extraction_cases.jsonl", args.limit_json or args.limit, args.skip)
     print(f"\nJSON extraction: {len(cases)} cases, model backend '{args.model}'", flush=True)
     summary = run_technique(context, "json", cases, {}, args.out)
     first = summary["json_valid_first_try"]
@@ -118,6 +118,7 @@ def main(argv=None):
     parser.add_argument("--model", default="local", help="LLM backend (default: local, Qwen2.5-Coder-0.5B)")
     parser.add_argument("--limit", type=int, help="only the first N cases of each set")
     parser.add_argument("--limit-json", type=int, help="only the first N extraction cases (default: --limit)")
+    parser.add_argument("--skip", type=int, default=0, help="start after the first N cases (to run a set in parts)")
     parser.add_argument("--paths", type=int, default=5, help="self-consistency paths (default 5)")
     parser.add_argument("--only", choices=("arithmetic", "extraction"), help="run one part")
     parser.add_argument("--home", help="state directory (default: a temporary one)")

@@ -56,6 +56,8 @@ def test_knowledge_records_both_steps(scripted):
     prompt = context.state["last_prompt"]
     assert "step 1: generate knowledge" in prompt and "step 2: answer with the knowledge" in prompt
     assert "- A VAE has an encoder and a decoder." in prompt.split("step 2")[1]  # facts feed step 2
+    shown = Collected(dispatch("/show-prompt", context)).text
+    assert "step 1: generate knowledge" in shown and "step 2: answer with the knowledge" in shown
 
 
 # -- JSON -----------------------------------------------------------------------
