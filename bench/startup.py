@@ -154,7 +154,7 @@ def main() -> None:
         ("assistant --help", help_time),
         ("chat first paint, headless, new home", med(fresh, "first_paint")),
         ("chat first paint, headless, 200-message session", med(resumed, "first_paint")),
-        ("  ... conversation drawn (last 40 messages)", med(resumed, "conversation_shown")),
+        ("  ... conversation drawn (last 20 messages)", med(resumed, "conversation_shown")),
     ]
     if all(t is not None for t in terminal + no_probe):
         rows.append(("chat first paint in tmux (real terminal)", statistics.median(terminal)))

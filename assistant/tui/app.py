@@ -46,7 +46,7 @@ from assistant.tui.widgets import (
 )
 
 # Messages of a resumed conversation drawn at start; older ones stay in /export.
-RESUME_MESSAGES = 40
+RESUME_MESSAGES = 20
 DRAIN_SECONDS = 0.05
 QUIT_WINDOW_SECONDS = 3.0
 _DONE = object()  # end-of-action marker in the event queue
@@ -75,6 +75,7 @@ class ChatApp(App[None]):
         self._busy = False
         self._last_interrupt = 0.0
         self._line = ""
+        self._startup_notices: list[str] = []
         self._started = 0.0  # monotonic start of the running action
         self._shown_seconds = -1
 
@@ -116,13 +117,27 @@ class ChatApp(App[None]):
     # -- sessions ------------------------------------------------------------------
     def _open_session(self) -> None:
         if self.context.sessions is None:
-            from assistant.sessions import SessionStore
-
-            self.context.sessions = SessionStore(self.context.config.sessions_db)
+            self.context.sessions = self._open_store()
             self._owns_store = True
         store = self.context.sessions
         if self.context.session_id is None or not store.exists(self.context.session_id):
             self.context.session_id = store.last_session() or store.new_session()
+
+    def _open_store(self):
+        """The session store; an unreadable database is moved aside, never lost or fatal."""
+        import sqlite3
+
+        from assistant.sessions import SessionStore
+
+        path = self.context.config.sessions_db
+        try:
+            return SessionStore(path)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            path.rename(aside)
+            self._startup_notices.append(f"the session database could not be read ({exc}); "
+                                         f"it was moved to {aside} and a new one started")
+            return SessionStore(path)
 
     async def _show_session(self) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
@@ -156,6 +171,8 @@ class ChatApp(App[None]):
                 widgets.append(Reply(*parts))
             else:
                 widgets.append(NoticeLine("warning" if m.content.startswith("error") else "info", m.content))
+        widgets += [NoticeLine("warning", note) for note in self._startup_notices]
+        self._startup_notices.clear()
         if not messages:
             widgets.append(NoticeLine("info", f"new conversation #{session_id} · type /help for commands"))
         else:

@@ -218,6 +218,12 @@ async def test_conversation_resumes_after_restart(home):
         assert "You asked: LoRA" in exported.read_text()
         assert f"#{first_session}" in str(again.query_one(StatusLine).content)
 
+        # /model switches the backend and the status line follows.
+        await send(again, pilot, "/model extractive")
+        status = str(again.query_one(StatusLine).content)
+        assert "LLM extractive" in status and f"KB {again.context.config.get('rag.kb')}" in status
+        assert "LLM backend set to extractive" in " ".join(lines_of(again, NoticeLine))
+
 
 async def test_bad_input_is_handled(home):
     app = make_app(home)
@@ -307,3 +313,15 @@ async def test_ctrl_c_twice_quits_and_saves(home):
     store = SessionStore(home / "sessions.sqlite3")
     roles = [m.role for m in store.messages(store.last_session())]
     assert roles == ["user", "assistant"]
+
+
+async def test_unreadable_session_database_is_moved_aside(home):
+    (home / "sessions.sqlite3").write_bytes(b"this is not a database" * 100)
+    app = make_app(home)
+    async with app.run_test() as pilot:
+        await pilot.pause(0.1)
+        assert any("could not be read" in n for n in lines_of(app, NoticeLine))
+        await send(app, pilot, "/explain recovery")
+        assert "You asked: recovery" in replies(app)[-1].text
+    kept = list(home.glob("sessions.sqlite3.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
