@@ -18,18 +18,19 @@ def embeddings():
 
 @pytest.fixture(scope="session")
 def notes_index(tmp_path_factory, embeddings):
-    """The default knowledge base over knowledge/ (real MiniLM + embedded Chroma), built once."""
+    """The default knowledge base over knowledge/ (real MiniLM + embedded Chroma), built once
+    through the first-use path: the retriever indexes the built-in notes by itself."""
     from assistant.config import Config, resolve_home
-    from assistant.events import Data
-    from plugins.rag.kb import KnowledgeBase, default_roots
+    from assistant.events import Notice, Progress
+    from plugins.rag.retriever import Retriever
 
     home = resolve_home(tmp_path_factory.mktemp("notes-home"))
-    config = Config(home)
-    kb = KnowledgeBase(config, "default", embeddings)
-    events = list(kb.ingest(default_roots(config)))
-    report = [e.obj for e in events if isinstance(e, Data)][0]
-    assert not report.failed and report.chunks > 50
-    kb.close()
+    retriever = Retriever(Config(home), embeddings)
+    events = list(retriever.prepare())
+    assert any(isinstance(e, Notice) and "first use" in e.message for e in events)
+    assert any(isinstance(e, Progress) for e in events)
+    assert retriever.knowledge_base().chunk_count() > 50
+    retriever.forget()
     return home / "index" / "default"
 
 
