@@ -40,7 +40,9 @@ def classify_texts(context: Context, texts: list[str], model: str | None = None)
     if not any(texts):
         yield Error("nothing to classify", "give a text: /classify TEXT [--model NAME]")
         return
-    yield from ensure_model(context.home, name, context.cancel)
+    for event in ensure_model(context.home, name, context.cancel):
+        if not isinstance(event, Data):  # the training summary would read as a classification
+            yield event
     classifier = load_classifier(context.home, name)
     for pred in classifier.predict(texts):
         yield Data({"text": pred.text, "label": pred.label, "confidence": round(pred.confidence, 4),
@@ -217,7 +219,7 @@ def _cli_classify(args: Any, context: Context) -> Iterator[Event]:
             return
         texts = _read_lines(args.text)
         for event in classify_texts(context, texts, args.classifier_model):
-            if isinstance(event, Data) and not args.json:
+            if isinstance(event, Data) and not args.json and "label" in event.obj:
                 obj = event.obj
                 yield Text(f"{obj['label']:<12} {obj['confidence']:5.2f}  {obj['text']}\n")
             else:

@@ -25,8 +25,9 @@ class Encoder:
     def __init__(self) -> None:
         from transformers import AutoModel
 
-        from .lora import base_model_path, load_tokenizer
+        from .lora import base_model_path, load_tokenizer, quiet_transformers
 
+        quiet_transformers()
         self.tokenizer = load_tokenizer()
         self.model = AutoModel.from_pretrained(str(base_model_path())).eval()
         self._lock = threading.Lock()  # one forward pass at a time per model

