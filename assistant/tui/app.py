@@ -14,6 +14,7 @@ step ended. A daemon thread is simply dropped; the session is already saved.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -72,10 +73,14 @@ class ChatApp(App[None]):
         self._queue: deque = deque()
         self._lock = threading.Lock()
         self._reply: Reply | None = None
-        self._busy = False
+        self._busy = False  # a worker thread is running
+        self._released = False  # ... but it was cancelled and the UI no longer waits for it
+        self._pending: str | None = None  # a line typed meanwhile, run when the worker ends
+        self._ui_lock = asyncio.Lock()  # event drawing and cancelling never interleave
         self._last_interrupt = 0.0
         self._line = ""
         self._startup_notices: list[str] = []
+        self._initial_messages: list = []
         self._started = 0.0  # monotonic start of the running action
         self._shown_seconds = -1
 
@@ -112,7 +117,7 @@ class ChatApp(App[None]):
         self.query_one(PromptInput).focus()
         self._drain_timer = self.set_interval(DRAIN_SECONDS, self._drain, pause=True)
         # Draw the old conversation after the first frame so the prompt shows at once.
-        self.call_after_refresh(self._show_session)
+        self.call_after_refresh(self._show_first_session)
 
     # -- sessions ------------------------------------------------------------------
     def _open_session(self) -> None:
@@ -122,6 +127,7 @@ class ChatApp(App[None]):
         store = self.context.sessions
         if self.context.session_id is None or not store.exists(self.context.session_id):
             self.context.session_id = store.last_session() or store.new_session()
+        self._initial_messages = store.messages(self.context.session_id)
 
     def _open_store(self):
         """The session store; an unreadable database is moved aside, never lost or fatal."""
@@ -139,11 +145,23 @@ class ChatApp(App[None]):
                                          f"it was moved to {aside} and a new one started")
             return SessionStore(path)
 
-    async def _show_session(self) -> None:
+    async def _show_first_session(self) -> None:
+        await self._show_session(first=True)
+
+    async def _show_session(self, first: bool = False) -> None:
+        """Draw the current session's last messages.
+
+        The first time (just after the first frame) a line may already have
+        been sent: the old messages go above it instead of replacing it.
+        """
         conversation = self.query_one("#conversation", VerticalScroll)
-        await conversation.remove_children()
+        if not first:
+            await conversation.remove_children()
         store, session_id = self.context.sessions, self.context.session_id
-        messages = store.messages(session_id) if store is not None and session_id is not None else []
+        if first:
+            messages = self._initial_messages  # read at mount: a line sent since is on screen already
+        else:
+            messages = store.messages(session_id) if store is not None and session_id is not None else []
         widgets = []
         if len(messages) > RESUME_MESSAGES:
             hidden = len(messages) - RESUME_MESSAGES
@@ -177,8 +195,12 @@ class ChatApp(App[None]):
             widgets.append(NoticeLine("info", f"new conversation #{session_id} · type /help for commands"))
         else:
             widgets.append(NoticeLine("info", f"resumed conversation #{session_id}"))
-        await conversation.mount_all(widgets)
-        self.query_one(SourcesPanel).show(last_sources)
+        if first and conversation.children:
+            await conversation.mount_all(widgets, before=0)
+        else:
+            await conversation.mount_all(widgets)
+        if not (first and self._busy):
+            self.query_one(SourcesPanel).show(last_sources)
         conversation.scroll_end(animate=False)
         conversation.anchor()
         self._refresh_status()
@@ -189,7 +211,10 @@ class ChatApp(App[None]):
         if self._busy:
             seconds = int(time.monotonic() - self._started)
             self._shown_seconds = seconds
-            working = "cancelling…" if self.context.cancel.cancelled else f"working… {seconds}s (Esc cancels)"
+            if self._released:
+                working = f"stopping the cancelled action… {seconds}s"
+            else:
+                working = f"working… {seconds}s (Esc cancels)"
         self.query_one(StatusLine).show(
             config.get("llm.backend", "?"), config.get("rag.kb", "?"), self.context.session_id, working
         )
@@ -204,12 +229,17 @@ class ChatApp(App[None]):
         if not line.strip():
             prompt.value = ""
             return
-        if self._busy:
+        if self._busy and not (self._released and self._pending is None):
             self.notify("still working on the last request; Escape cancels it", severity="warning")
             return
         prompt.value = ""
         if len(line) <= 10_000:  # a giant paste is not worth recalling
             prompt.remember(line)
+        if self._busy:
+            # The cancelled plugin stops at its next step; run this right after.
+            self._pending = line
+            self.notify("this runs as soon as the cancelled action has stopped")
+            return
         await self._start_action(line)
 
     async def _start_action(self, line: str) -> None:
@@ -223,6 +253,7 @@ class ChatApp(App[None]):
         conversation.anchor()
         self._line = line
         self._busy = True
+        self._released = False
         self._started = time.monotonic()
         self.context.cancel.reset()
         self._refresh_status()
@@ -282,14 +313,23 @@ class ChatApp(App[None]):
     async def _drain(self) -> None:
         if int(time.monotonic() - self._started) != self._shown_seconds:
             self._refresh_status()  # the elapsed seconds show the app is alive
-        for item in self._take_batch():
-            try:
+        async with self._ui_lock:
+            for item in self._take_batch():
                 if item is _DONE:
-                    await self._finish_action()
-                    return
-                await self._show_event(item)
-            except Exception as exc:  # noqa: BLE001 - a bad event must not end the chat
-                self.notify(f"cannot show {type(item).__name__}: {exc}", severity="error")
+                    try:
+                        await self._finish_action()
+                    except Exception as exc:  # noqa: BLE001 - the chat goes on regardless
+                        self.notify(f"could not close the reply: {exc}", severity="error")
+                    break
+                if self._released:
+                    continue  # a cancelled action's late events are dropped
+                try:
+                    await self._show_event(item)
+                except Exception as exc:  # noqa: BLE001 - a bad event must not end the chat
+                    self.notify(f"cannot show {type(item).__name__}: {exc}", severity="error")
+        if not self._busy and self._pending is not None:
+            line, self._pending = self._pending, None
+            await self._start_action(line)
 
     async def _add_to_reply(self, widget) -> None:
         if self._reply is not None and self._reply.is_attached:
@@ -346,20 +386,27 @@ class ChatApp(App[None]):
 
     async def _finish_action(self) -> None:
         self._drain_timer.pause()
-        reply, self._reply = self._reply, None
         try:
-            if reply is not None:
-                self._save_reply(reply)
-                await reply.close_block()
-                if reply.sources and reply.is_attached:
-                    await reply.mount(SourcesLine(reply.sources))
-                if not reply.children:
-                    await reply.remove()
-            await self.query_one(ProgressPanel).clear()
+            await self._close_reply()
         finally:
             self._busy = False
+            self._released = False
             self.context.cancel.reset()  # the worker is done: the next action starts clean
             self._refresh_status()
+
+    async def _close_reply(self, note: str = "") -> None:
+        """Save the current reply, end its stream and list its sources."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            self._save_reply(reply)
+            await reply.close_block()
+            if note and reply.is_attached:
+                await reply.mount(NoticeLine("warning", note))
+            if reply.sources and reply.is_attached:
+                await reply.mount(SourcesLine(reply.sources))
+            if not reply.children:
+                await reply.remove()
+        await self.query_one(ProgressPanel).clear()
 
     def _save_reply(self, reply: Reply) -> None:
         store, session_id = self.context.sessions, self.context.session_id
@@ -379,13 +426,28 @@ class ChatApp(App[None]):
         self._line = ""
 
     # -- actions -------------------------------------------------------------------
-    def action_cancel(self) -> None:
+    async def action_cancel(self) -> None:
         if self._busy:
-            self.context.cancel.cancel()
-            self._refresh_status()
+            await self._cancel_action()
         else:
-            prompt = self.query_one(PromptInput)
-            prompt.value = ""
+            self.query_one(PromptInput).value = ""
+
+    async def _cancel_action(self) -> None:
+        """Stop the running action and give the chat back at once.
+
+        The plugin sees the token at its next step (a model load can take a
+        while); until then its late events are dropped and a new line waits.
+        """
+        if self._released:
+            return
+        self.context.cancel.cancel()
+        async with self._ui_lock:
+            if self._busy and not self._released:
+                self._released = True
+                if self._reply is not None:
+                    self._reply.cancelled = True
+                await self._close_reply(note="cancelled")
+        self._refresh_status()
 
     def action_scroll_conversation(self, direction: int) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
@@ -408,8 +470,7 @@ class ChatApp(App[None]):
             return
         self._last_interrupt = now
         if self._busy:
-            self.context.cancel.cancel()
-            self._refresh_status()
+            await self._cancel_action()
         self.notify("press Ctrl+C again to quit", timeout=QUIT_WINDOW_SECONDS)
 
     async def action_quit(self) -> None:

@@ -214,7 +214,7 @@ class Reply(Vertical):
         """End the current text block (before a picture, at the end of the turn)."""
         block, stream = self._block, self._stream
         self._block = self._stream = None
-        if stream is not None:
+        if stream is not None and block is not None and block.is_attached:
             await stream.stop()
         if block is not None and block.is_attached:
             await self.mount(MarkdownText(block.source, classes="reply-text"), before=block)

@@ -44,6 +44,7 @@ class TutorPlugin(Plugin):
         Command("explain", "stream an explanation", "TOPIC"),
         Command("train", "a long job that only stops when cancelled"),
         Command("draw", "make a picture"),
+        Command("stubborn", "a step that ignores cancellation for a while"),
         Command("boom", "fail"),
     )
     intents = {"ask": "explain"}
@@ -72,6 +73,14 @@ class TutorPlugin(Plugin):
             PILImage.new("L", (28, 28), color=200).save(path)
             yield Image(str(path), "a grey square")
             yield Text("done drawing")
+        elif request.command == "stubborn":
+            # Ignores the cancel token until the test opens the gate (a model that is loading).
+            gate = self.gate  # taken now: the test swaps it for the next request
+            yield Text("loading… ")
+            assert gate is not None
+            gate.wait(10)
+            yield Text("loaded. ")
+            yield Text("this part must never be shown")
         elif request.command == "boom":
             raise RuntimeError("the model exploded")
 
@@ -184,6 +193,37 @@ async def test_escape_cancels_a_long_action_and_the_chat_goes_on(home):
         assert "You asked: diffusion" in replies(app)[-1].text
 
 
+async def test_escape_gives_the_chat_back_before_a_stubborn_plugin_stops(home):
+    app = make_app(home)
+    async with app.run_test() as pilot:
+        gate = app.context.registry.plugins["tutor"].gate = threading.Event()
+        app.query_one(PromptInput).value = "/stubborn"
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if replies(app) and replies(app)[-1].text:
+                break
+        await pilot.press("escape")
+        await pilot.pause()
+        # The reply is closed and saved as cancelled while the plugin is still inside its step.
+        assert app.busy and "stopping" in str(app.query_one(StatusLine).content)
+        assert "· cancelled" in lines_of(app, NoticeLine)
+        stored = app.context.sessions.messages(app.context.session_id)
+        assert stored[-1].role == "assistant" and stored[-1].meta.get("cancelled")
+        assert stored[-1].content == "loading… "
+        # A line typed now waits for the plugin to stop, then runs.
+        app.context.registry.plugins["tutor"].gate = None
+        app.query_one(PromptInput).value = "/explain queued"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert user_messages(app) == ["/stubborn"]
+        gate.set()
+        await wait_idle(app, pilot)
+        assert user_messages(app) == ["/stubborn", "/explain queued"]
+        assert "You asked: queued" in replies(app)[-1].text
+        assert not any("never be shown" in r.text for r in replies(app))
+
+
 async def test_conversation_resumes_after_restart(home):
     app = make_app(home)
     async with app.run_test() as pilot:
@@ -192,27 +232,35 @@ async def test_conversation_resumes_after_restart(home):
         await pilot.press("ctrl+q")
     assert app.return_code == 0
 
+    # A line sent at once, before the old conversation is drawn, lands below it.
+    early = make_app(home)
+    async with early.run_test() as pilot:
+        await send(early, pilot, "/explain early")
+        assert user_messages(early) == ["/explain LoRA", "/explain early"]
+        await pilot.press("ctrl+q")
+
     again = make_app(home)
     async with again.run_test() as pilot:
         await pilot.pause()
         await pilot.pause(0.1)
         assert again.context.session_id == first_session
-        assert user_messages(again) == ["/explain LoRA"]
-        resumed = replies(again)[-1]
-        assert "You asked: LoRA" in resumed.query_one(MarkdownText).source
+        assert user_messages(again) == ["/explain LoRA", "/explain early"]
+        resumed = replies(again)
+        assert "You asked: LoRA" in resumed[-2].query_one(MarkdownText).source
+        assert "You asked: early" in resumed[-1].query_one(MarkdownText).source
         # Its sources come back too, in the panel.
         assert again.query_one(SourcesPanel).sources == [SOURCE, SECOND]
-        assert again.query_one(PromptInput).history == ["/explain LoRA"]
+        assert again.query_one(PromptInput).history == ["/explain LoRA", "/explain early"]
         # The LLM history includes the resumed turn.
         await send(again, pilot, "/explain more")
-        assert "after 2 earlier turns" in replies(again)[-1].text
+        assert "after 4 earlier turns" in replies(again)[-1].text
 
         # /new starts an empty conversation; /sessions ID reopens the old one.
         await send(again, pilot, "/new")
         assert again.context.session_id != first_session and user_messages(again) == []
         await send(again, pilot, f"/sessions {first_session}")
         assert again.context.session_id == first_session
-        assert user_messages(again) == ["/explain LoRA", "/explain more"]
+        assert user_messages(again) == ["/explain LoRA", "/explain early", "/explain more"]
         await send(again, pilot, "/export")
         exported = again.context.config.outputs_dir / f"session-{first_session}.md"
         assert "You asked: LoRA" in exported.read_text()
