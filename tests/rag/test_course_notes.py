@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
-from assistant.events import Collected, Data, Notice
+from assistant.events import Collected, Notice
 
 QA = KNOWLEDGE_DIR / "qa" / "retrieval_qa.jsonl"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from assistant.cancel import Cancelled, CancelToken
-from assistant.events import Collected, Data, Error, Notice, Progress
+from assistant.events import Collected, Notice, Progress
 
 from .conftest import write
 
