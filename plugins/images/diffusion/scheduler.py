@@ -21,12 +21,12 @@ SCHEDULE_KINDS = ("linear", "cosine")
 class ScheduleConfig:
     """What defines a schedule: number of steps T and how the betas grow."""
 
-    steps: int = 300  # T
+    steps: int = 500  # T
     kind: str = "cosine"  # "linear" | "cosine"
-    # Linear betas of the DDPM paper (1e-4..0.02 over T=1000) rescaled to 300
-    # steps, so x_T is still pure noise; the unscaled ones leave 5% signal at T=300.
-    beta_start: float = 1e-4 * 1000 / 300  # linear only
-    beta_end: float = 0.02 * 1000 / 300  # linear only
+    # Linear betas of the DDPM paper (1e-4..0.02 over T=1000) rescaled to 500
+    # steps, so x_T is still pure noise (unscaled, 0.02 at T=300 leaves 5% signal).
+    beta_start: float = 1e-4 * 1000 / 500  # linear only
+    beta_end: float = 0.02 * 1000 / 500  # linear only
     cosine_offset: float = 0.008  # the small s of the cosine schedule
 
     def __post_init__(self) -> None:
