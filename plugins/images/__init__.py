@@ -20,7 +20,7 @@ TRAIN_FLAGS: dict[str, type] = {"epochs": int, "time_budget": float, "seed": int
                                 "batch_size": int, "resume": bool, "latent_dim": int, "beta": float}
 SAMPLE_FLAGS: dict[str, type] = {"n": int, "out": str, "npy": str, "seed": int, "label": int, "guidance": float,
                                  "sampler": str, "steps": int, "eta": float}
-EVAL_FLAGS: dict[str, type] = {"n": int, "seed": int}
+EVAL_FLAGS: dict[str, type] = {"n": int, "seed": int, "sampler": str, "steps": int, "guidance": float, "eta": float}
 MODEL_WORDS = (("diffusion", ("diffusion", "ddpm", "ddim", "denois")),
                ("gan", ("gan", "adversarial", "dcgan", "generator")),
                ("vae", ("vae", "variational", "autoencoder", "auto-encoder")))
@@ -191,6 +191,7 @@ class ImagesPlugin(Plugin):
         evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
         evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
         evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
+        evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
         evaluate.set_defaults(handler=_cli_handler("eval"))
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
