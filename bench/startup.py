@@ -95,37 +95,36 @@ def tui_marks(home: Path) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-TMUX = ["tmux", "-L", f"bench-startup-{os.getpid()}"]  # a private server, so other sessions are untouched
-
-
-def tmux_first_paint(home: Path, images: str = "auto") -> float | None:
+def tmux_first_paint(tmux: list[str], home: Path, images: str = "auto") -> float | None:
     """Seconds from launching `assistant` in a real terminal until its status line shows."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(f'[tui]\nimages = "{images}"\n')
     name = f"run-{time.monotonic_ns()}"
     command = " ".join(assistant_command() + ["--home", str(home)])
     start = time.perf_counter()
-    subprocess.run(TMUX + ["new-session", "-d", "-s", name, "-x", "120", "-y", "35", command], check=True)
+    subprocess.run(tmux + ["new-session", "-d", "-s", name, "-x", "120", "-y", "35", command], check=True)
     try:
         while time.perf_counter() - start < 30:
-            screen = subprocess.run(TMUX + ["capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            screen = subprocess.run(tmux + ["capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
             if "session #" in screen:
                 return time.perf_counter() - start
             time.sleep(0.01)
         return None
     finally:
-        subprocess.run(TMUX + ["kill-session", "-t", name], capture_output=True)
+        subprocess.run(tmux + ["kill-session", "-t", name], capture_output=True)
 
 
 def tmux_runs(base: Path, runs: int, images: str) -> list[float | None]:
     if not shutil.which("tmux"):
         return [None]
+    # A private server per series, so other people's sessions are untouched.
+    tmux = ["tmux", "-L", f"bench-startup-{os.getpid()}-{images}"]
     # An idle session keeps the private server up between runs.
-    subprocess.run(TMUX + ["new-session", "-d", "-s", "anchor", "sleep 600"], check=True)
+    subprocess.run(tmux + ["new-session", "-d", "-s", "anchor", "sleep 600"], check=True)
     try:
-        return [tmux_first_paint(base / f"{images}{i}", images) for i in range(runs)]
+        return [tmux_first_paint(tmux, base / f"{images}{i}", images) for i in range(runs)]
     finally:
-        subprocess.run(TMUX + ["kill-server"], capture_output=True)
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
 
 
 def main() -> None:
