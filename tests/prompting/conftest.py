@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 
@@ -19,9 +22,12 @@ def scripted(context):
 
 
 @pytest.fixture(scope="session")
-def llm_cache(tmp_path_factory):
-    """One converted-model folder for the whole session (conversion happens once)."""
-    return tmp_path_factory.mktemp("llm-cache")
+def llm_cache():
+    """The converted-model cache the LLM tests use too (keyed by the GGUF's sha256,
+    so it can never serve the wrong weights); a clean machine converts once."""
+    path = Path(tempfile.gettempdir()) / "course-assistant-test-models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
