@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from plugins.classifier.data import INTENTS_FILE, SENTIMENT_FILE, DataError, load_labelled, split
+from plugins.classifier.data import INTENTS_FILE, SENTIMENT_FILE, load_labelled, split
 from assistant.router import INTENTS
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from assistant.events import Collected, Data
+from assistant.events import Collected
 from assistant.router import dispatch, resolve
 
 pytestmark = pytest.mark.slow
