@@ -173,8 +173,10 @@ class ChatApp(App[None]):
                 if m.role == "user" and len(m.content) <= 10_000:
                     prompt.remember(m.content)
         last_sources: list[Source] = []
+        last_question = question = ""
         for m in messages:
             if m.role == "user":
+                question = m.content
                 widgets.append(UserMessage(shorten_for_display(m.content), classes="user"))
             elif m.role == "assistant":
                 parts: list = [MarkdownText(m.content, classes="reply-text")] if m.content.strip() else []
@@ -183,7 +185,7 @@ class ChatApp(App[None]):
                 sources = [Source(**s) for s in m.meta.get("sources", []) if isinstance(s, dict)]
                 if sources:
                     parts.append(SourcesLine(sources))
-                    last_sources = sources
+                    last_sources, last_question = sources, question
                 if m.meta.get("cancelled"):
                     parts.append(NoticeLine("warning", "cancelled"))
                 widgets.append(Reply(*parts))
@@ -200,7 +202,7 @@ class ChatApp(App[None]):
         else:
             await conversation.mount_all(widgets)
         if not (first and self._busy):
-            self.query_one(SourcesPanel).show(last_sources)
+            self.query_one(SourcesPanel).show(last_sources, last_question)
         conversation.scroll_end(animate=False)
         conversation.anchor()
         self._refresh_status()
@@ -252,6 +254,8 @@ class ChatApp(App[None]):
         await conversation.mount_all([UserMessage(shorten_for_display(line.strip()), classes="user"), self._reply])
         conversation.anchor()
         self._line = line
+        # The panel shows the sources of the answer on screen: hidden until this one sends some (F2 shows the old).
+        self.query_one(SourcesPanel).display = False
         self._busy = True
         self._released = False
         self._started = time.monotonic()
@@ -345,7 +349,7 @@ class ChatApp(App[None]):
         elif isinstance(event, Sources):
             if reply is not None:
                 reply.sources.extend(event.sources)  # listed under the reply when it ends
-            self.query_one(SourcesPanel).show(reply.sources if reply else event.sources)
+            self.query_one(SourcesPanel).show(reply.sources if reply else event.sources, self._line)
         elif isinstance(event, Progress):
             await self.query_one(ProgressPanel).update_progress(event)
         elif isinstance(event, Image):

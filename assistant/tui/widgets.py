@@ -244,11 +244,16 @@ class SourcesPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Sources", classes="panel-title")
+        yield Label("", id="sources-for", classes="dim-hint")
         yield Label("Tab here, Enter to read one", classes="dim-hint")
         yield OptionList(id="source-list")
 
-    def show(self, sources: list[Source]) -> None:
+    def show(self, sources: list[Source], question: str = "") -> None:
+        """List `sources`; `question` says which answer they belong to."""
         self.sources = list(sources)
+        question = " ".join(question.split())
+        self.query_one("#sources-for", Label).update(
+            RichText(f"for: {question[:60]}{'…' if len(question) > 60 else ''}") if question else "")
         options = self.query_one(OptionList)
         options.clear_options()
         for i, s in enumerate(self.sources, 1):

@@ -168,6 +168,12 @@ async def test_typed_help_and_free_text_stream_with_sources(home):
         # The LLM history holds the earlier turn (help is not part of the conversation).
         await send(app, pilot, "/explain GANs")
         assert "after 2 earlier turns" in replies(app)[-1].text
+        assert "for: /explain GANs" in str(app.query_one("#sources-for", Static).content)
+        # A reply without sources hides the panel; F2 brings back the last ones.
+        await send(app, pilot, "/help")
+        assert not panel.display
+        await pilot.press("f2")
+        assert panel.display and panel.sources == [SOURCE, SECOND]
 
 
 async def test_escape_cancels_a_long_action_and_the_chat_goes_on(home):
