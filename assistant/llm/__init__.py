@@ -280,7 +280,7 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
     short probe, only when configured."""
     import importlib.util
 
-    from assistant.llm.hf_local import is_converted
+    from assistant.llm.hf_local import DTYPES, is_converted
     from assistant.llm.weights import QWEN, SPECS, installed, models_dir
 
     cfg = context.config
@@ -295,11 +295,14 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
             rows.append({"name": name, "ok": False, "detail": f"{spec.label} not installed ({spec.install_hint})"})
         elif not has_transformers:
             rows.append({"name": name, "ok": False, "detail": "transformers is not installed"})
+        elif dtype not in DTYPES:
+            rows.append({"name": name, "ok": False, "detail": f"llm.dtype must be one of {', '.join(DTYPES)}"})
         elif is_converted(spec, directory, dtype):
             rows.append({"name": name, "ok": True, "detail": f"{spec.label}, converted; loads in seconds"})
         else:
             rows.append({"name": name, "ok": True,
-                         "detail": f"{spec.label}; the first use verifies and converts it (about a minute)"})
+                         "detail": f"{spec.label}; the first use verifies and converts it "
+                                   f"({'about a minute' if name == 'local' else 'about 15 s'})"})
     from assistant.llm.llamacpp import available
 
     if not available():
@@ -324,4 +327,6 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
     rows.append({"name": "extractive", "ok": True, "detail": "always available (quotes retrieved passages)"})
     for row in rows:
         row["active"] = row["name"] == active
+        if row["active"]:
+            row["detail"] = "in use; " + row["detail"]
     return rows

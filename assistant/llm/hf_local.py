@@ -58,8 +58,18 @@ def _quiet_gguf_progress() -> None:
     gguf_utils.tqdm = functools.partial(tqdm.auto.tqdm, disable=True)
 
 
+DTYPES = ("int8", "bfloat16", "float32")
+
+
+def storage_dtype(dtype: str) -> str:
+    """The dtype saved on disk: int8 runs from bfloat16 weights quantized at load (it cannot be saved)."""
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"llm.dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return "bfloat16" if dtype == "int8" else dtype
+
+
 def converted_dir(spec: GgufSpec, models_dir: Path, dtype: str) -> Path:
-    return models_dir / f"{spec.name}-{spec.sha256[:12]}-{dtype}"
+    return models_dir / f"{spec.name}-{spec.sha256[:12]}-{storage_dtype(dtype)}"
 
 
 def is_converted(spec: GgufSpec, models_dir: Path, dtype: str) -> bool:
@@ -73,6 +83,7 @@ def convert(spec: GgufSpec, models_dir: Path, dtype: str, progress: Callable[[st
         return final
     gguf = gguf_path(spec, models_dir, progress)
     torch, transformers = _import_transformers()
+    dtype = storage_dtype(dtype)
     if progress:
         progress(f"converting {spec.label} for transformers (first use only, about a minute)")
     _quiet_gguf_progress()
@@ -100,6 +111,25 @@ def convert(spec: GgufSpec, models_dir: Path, dtype: str, progress: Callable[[st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantization of every Linear (weights int8, activations quantized per call).
+
+    Decoding on a CPU is bound by reading the weights; int8 reads a quarter of
+    float32 and half of bfloat16 (measured here: ~3.5x faster decoding than
+    bfloat16). The cost is accuracy: even with one scale per output channel,
+    Qwen 0.5B stopped refusing off-topic questions and SmolLM2 stopped answering
+    simple ones, so it is opt-in (`llm.dtype = "int8"`), not the default.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 @dataclass
@@ -134,8 +164,11 @@ class Load:
             if self.threads > 0:
                 torch.set_num_threads(self.threads)
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
-            model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, self.dtype))
+            run_dtype = torch.float32 if self.dtype == "int8" else getattr(torch, self.dtype)
+            model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=run_dtype)
             model.eval()
+            if self.dtype == "int8":
+                model = quantize_int8(model)
             self.result = LoadedModel(model, tokenizer, int(getattr(model.config, "max_position_embeddings", 4096)))
             self.stage = "ready"
         except WeightsError as exc:
