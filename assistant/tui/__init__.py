@@ -12,4 +12,4 @@ def run_tui(context: Any) -> None:
         probe_terminal_graphics()
     from assistant.tui.app import ChatApp
 
-    ChatApp(context).run()
+    ChatApp(context, warm_up=True).run()

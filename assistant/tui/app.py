@@ -29,6 +29,7 @@ from textual.widgets import Footer, Input
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.router import MAX_INPUT_CHARS, dispatch, split_command
+from assistant.warmup import warm_up_models
 from assistant.tui.widgets import (
     CommandHints,
     ErrorLine,
@@ -66,9 +67,10 @@ class ChatApp(App[None]):
         Binding("pagedown", "scroll_conversation(1)", "scroll down", show=False),
     ]
 
-    def __init__(self, context: Context, **kwargs: Any) -> None:
+    def __init__(self, context: Context, warm_up: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.context = context
+        self._warm_up = warm_up  # load the LLM and the intent router in the background
         self._owns_store = False
         self._queue: deque = deque()
         self._lock = threading.Lock()
@@ -118,6 +120,12 @@ class ChatApp(App[None]):
         self._drain_timer = self.set_interval(DRAIN_SECONDS, self._drain, pause=True)
         # Draw the old conversation after the first frame so the prompt shows at once.
         self.call_after_refresh(self._show_first_session)
+        if self._warm_up:
+            # After the first frame: the prompt is usable while models load.
+            self.set_timer(0.5, self._start_warm_up)
+
+    def _start_warm_up(self) -> None:
+        threading.Thread(target=warm_up_models, args=(self.context,), name="warm-up", daemon=True).start()
 
     # -- sessions ------------------------------------------------------------------
     def _open_session(self) -> None:

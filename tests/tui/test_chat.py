@@ -379,3 +379,37 @@ async def test_unreadable_session_database_is_moved_aside(home):
         assert "You asked: recovery" in replies(app)[-1].text
     kept = list(home.glob("sessions.sqlite3.unreadable-*"))
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
+
+
+async def test_warm_up_builds_the_router_after_the_first_frame(home):
+    """With warm_up the intent router is asked once in the background, never blocking the prompt."""
+    asked = threading.Event()
+
+    class Router:
+        def predict(self, text):
+            asked.set()
+            return "ask", 1.0, {}
+
+    class RouterPlugin(Plugin):
+        name = "router-test"
+
+        def run(self, request, context):
+            yield from ()
+
+        def services(self):
+            return {"intent_classifier": lambda context: Router()}
+
+    registry = Registry()
+    registry.register(CorePlugin)
+    registry.register(TutorPlugin)
+    registry.register(RouterPlugin)
+    config = Config(resolve_home(home))
+    config.set("llm.backend", "extractive")
+    app = ChatApp(Context(config, registry), warm_up=True)
+    async with app.run_test() as pilot:
+        assert not asked.is_set()  # nothing heavy before the first frame
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if asked.is_set():
+                break
+        assert asked.is_set()
