@@ -162,7 +162,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     if result.batches == 0:
         yield Notice("warning", "no training step ran (budget too small or cancelled); nothing saved")
         return
-    yield from figures(context, model, config, history, quick=bool(options.get("quiet")))
+    yield from figures(context, model, config, history)
     summary = {"action": "train", "model": NAME, "checkpoint": str(checkpoint_path(context, NAME)),
                "epochs_done": result.epochs_done, "batches": result.batches, "images": result.images,
                "seconds": round(result.seconds, 2), "images_per_second": round(result.images_per_second, 1),
@@ -173,8 +173,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     yield Data(summary)
 
 
-def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str, Any],
-            quick: bool = False) -> Iterator[Event]:
+def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str, Any]) -> Iterator[Event]:
     """Loss curve, reconstructions, prior samples, interpolation, latent scatter (+ grid for 2-d)."""
     from plugins.images.checkpoints import model_dir
     from plugins.images.data import DataError, load_digits_data
@@ -201,8 +200,6 @@ def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str,
         steps = np.linspace(0.0, 1.0, 10)[:, None]
         yield Image(str(save_strip(decode(model, (1 - steps) * za + steps * zb), out / "interpolation.png")),
                     "vae: interpolation between two test digits in latent space")
-    if quick:
-        return
     codes = encode(model, test.x[:2000])
     if latent > 2:  # project to the two main directions
         centred = codes - codes.mean(axis=0)
