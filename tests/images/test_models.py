@@ -135,3 +135,25 @@ def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
     assert any(isinstance(e, Notice) and "cancelled" in e.message for e in events)
     state = read_checkpoint(checkpoint_path(image_context, "gan")).state
     assert 0 < state["epoch"] < 1  # a partial first epoch, saved
+
+
+def test_intents_and_slots_reach_the_models(image_context):
+    from assistant.events import Collected, Data
+    from assistant.plugin import Request
+    from plugins.images import ImagesPlugin, model_from_text
+
+    assert model_from_text("draw me some digits with the variational autoencoder") == "vae"
+    assert model_from_text("train the adversarial network") == "gan"
+    assert model_from_text("denoising diffusion please") == "diffusion"
+    plugin = ImagesPlugin()
+    request = Request(text="train the autoencoder for one epoch", command="train", intent="image_train",
+                      options={"epochs": 1})
+    events = Collected(plugin.run(request, image_context))
+    assert not events.errors, events.errors
+    summary = [d for d in events.data if isinstance(d, dict) and d.get("action") == "train"][-1]
+    assert summary["model"] == "vae" and summary["epochs_done"] == 1
+    request = Request(text="show me 5 samples", command="image", intent="image_sample",
+                      options={"model": "vae", "n": 5, "label": 3})
+    events = Collected(plugin.run(request, image_context))
+    assert any("--label is ignored" in getattr(e, "message", "") for e in events)
+    assert [d for d in events.data if isinstance(d, dict) and d.get("n") == 5]
