@@ -119,7 +119,6 @@ def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
     state = f"{described['chunks']} chunks from {described['files']} files" if described["files"] else (
         "the built-in course notes (indexed on first use)" if name == "default" else "empty: add files with /ingest PATH")
     yield Notice("info", f"knowledge base set to '{name}' ({state})")
-    yield Data({"action": "kb", "kb": name})
 
 
 # -- shared actions ---------------------------------------------------------------------
