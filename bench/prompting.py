@@ -113,6 +113,29 @@ def extraction(context, args):
     return summary
 
 
+def rescore(path):
+    """Summaries recomputed from a saved --out file with the current scoring code (no model)."""
+    from plugins.prompting.evaluate import score
+
+    rows: dict[str, list] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "summary" not in row:
+            rows.setdefault(row["template"], []).append(row)
+    print("| template | cases | accuracy | format adherence | errors |")
+    print("|---|---|---|---|---|")
+    for name, items in rows.items():
+        total = 0.0
+        for row in items:
+            want = row["expected"]
+            case = {"expected": want} if isinstance(want, dict) else {"keywords": want} if isinstance(want, list) \
+                else {"answer": want}
+            total += 0.0 if row["error"] else score(case, {"answer": row["answer"]})
+        n = len(items)
+        print(f"| {name} | {n} | {total / n:.1%} | {sum(r['format_ok'] for r in items) / n:.1%} | "
+              f"{sum(bool(r['error']) for r in items)} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="local", help="LLM backend (default: local, Qwen2.5-Coder-0.5B)")
@@ -124,7 +147,11 @@ def main(argv=None):
     parser.add_argument("--home", help="state directory (default: a temporary one)")
     parser.add_argument("--cache-dir", help="where converted models are kept (llm.cache_dir)")
     parser.add_argument("--out", help="append every case's result here (JSON lines)")
+    parser.add_argument("--rescore", metavar="FILE", help="recompute the tables from a saved --out file and exit")
     args = parser.parse_args(argv)
+    if args.rescore:
+        rescore(args.rescore)
+        return 0
     context = make_context(args)
     if args.only in (None, "extraction"):
         extraction(context, args)

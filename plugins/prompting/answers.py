@@ -15,6 +15,18 @@ _MARKERS = (
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
+_WRAPPERS = re.compile(r"\\boxed\{([^{}]*)\}|<answer>(.*?)</answer>", re.S)
+
+
+def _unwrap(answer: str) -> str:
+    """'\\[ \\boxed{42} \\]' or '<answer>42</answer>' -> '42'."""
+    inner = _WRAPPERS.search(answer)
+    if inner:
+        answer = inner.group(1) if inner.group(1) is not None else inner.group(2)
+    answer = re.sub(r"\\[\[\]()]|\$\$", " ", answer)
+    return answer.strip().strip("*").strip()
+
+
 def extract_answer(text: str) -> tuple[str, bool]:
     """(answer, explicit): the final answer and whether an explicit marker gave it.
 
@@ -23,7 +35,7 @@ def extract_answer(text: str) -> tuple[str, bool]:
     for pattern in _MARKERS:
         found = pattern.findall(text)
         if found:
-            return found[-1].strip().strip("*").strip(), True
+            return _unwrap(found[-1]), True
     numbers = _NUMBER.findall(text)
     if numbers:
         return numbers[-1], False

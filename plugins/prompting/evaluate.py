@@ -72,7 +72,9 @@ def score(case: dict[str, Any], result: dict[str, Any]) -> float:
     if got is None:
         return 0.0
     if "answer" in case:
-        return float(answers.answers_match(str(got), str(case["answer"])))
+        # A technique without answer extraction (zero-shot) is judged on the answer its reply states.
+        return float(answers.answers_match(str(got), str(case["answer"]))
+                     or answers.answers_match(answers.extract_answer(str(got))[0], str(case["answer"])))
     text = str(got).lower()
     return float(all(str(k).lower() in text for k in case["keywords"]))
 

@@ -17,6 +17,9 @@ from plugins.prompting import answers, fencing, jsonout
     ("Step 1 gives 5. So the final answer is 42.", "42", True),
     ("**Answer:** $1,200", "$1,200", True),
     ("We get 12 and then 13 apples", "13", False),
+    ("Answer: \\[ \\boxed{-43} \\]", "-43", True),
+    ("Answer: <answer>30</answer>", "30", True),
+    ("Therefore, Tom reads \\boxed{90} pages.", "90", True),
 ])
 def test_extract_answer(reply, answer, explicit):
     assert answers.extract_answer(reply) == (answer, explicit)
