@@ -55,7 +55,7 @@ def _flags(request: Request, flags: dict[str, type]) -> tuple[str, dict[str, Any
     from assistant.router import parse_flags
 
     try:
-        text, options = parse_flags(request.text, flags) if request.command else (request.text, {})
+        text, options = parse_flags(request.text, flags) if request.intent is None else (request.text, {})
     except ValueError as exc:
         return Error(str(exc))
     return text, {**{k: v for k, v in request.options.items() if k in flags}, **options}
@@ -91,7 +91,7 @@ def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
         yield parsed
         return
     text, opts = parsed
-    if request.command:
+    if request.intent is None:  # a slash command: the words are paths
         try:
             paths = shlex.split(text)
         except ValueError:

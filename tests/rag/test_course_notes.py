@@ -93,6 +93,15 @@ def test_chat_commands_and_retriever_service(notes_home, make_context, tmp_path)
     found = context.retriever.search("what does flow matching train")
     assert found.hits and found.hits[0].source == str(note.resolve())
 
+    # Free text routed to the "ingest" intent: the words that name existing paths are ingested.
+    from assistant.plugin import Request
+
+    other = tmp_path / "other.txt"
+    other.write_text("Consistency models map noise to data in one step.\n", encoding="utf-8")
+    routed = Collected(context.registry.plugins["rag"].run(
+        Request(text=f"please ingest {other} for me", command="ingest", intent="ingest"), context))
+    assert not routed.errors and "1 added" in routed.text
+
     listing = Collected(dispatch("/kb", context)).text
     assert "* scratch" in listing and "default" in listing
     bad = Collected(dispatch("/ingest", context))
