@@ -22,6 +22,8 @@ Public API (other plugins use only these):
 - `complete(context, messages, ...)` -> the whole reply as one string.
 - `generate_json(context, messages, schema=None)` -> parsed JSON (grammar-
   constrained with llamacpp; otherwise the first JSON value in the reply).
+- `sample_replies(context, messages, n, temperature, max_tokens)` -> n sampled
+  replies in one batched call (local transformers backends), else None.
 - `count_tokens(context, text)`, `context_window(context)`,
   `fit_sources(context, question, sources, budget=None)` (see budget.py).
 - `render_prompt(messages)`, `backend_status(context)` (for `assistant doctor`),
@@ -250,6 +252,19 @@ def stream_events(context: Any, messages: list[Any], **kwargs: Any) -> Iterator[
 
 def complete(context: Any, messages: list[Any], **kwargs: Any) -> str:
     return "".join(stream_chat(context, messages, **kwargs))
+
+
+def sample_replies(context: Any, messages: list[Any], n: int, temperature: float = 0.7,
+                   max_tokens: int | None = None) -> list[str] | None:
+    """`n` sampled replies in one batched call on the local transformers backends (about the cost
+    of 1.5 single replies on a CPU); None for other backends: then call `complete` n times.
+    Raises `assistant.cancel.Cancelled` when cancelled."""
+    sample = getattr(context.llm, "sample", None)
+    if sample is None:
+        return None
+    replies = sample(_to_langchain(messages), n, temperature, max_tokens, cancel=context.cancel)
+    context.state["last_prompt"] = getattr(context.llm, "last_prompt", "") or render_prompt(messages)
+    return replies
 
 
 def first_json(text: str) -> Any:

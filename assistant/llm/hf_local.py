@@ -145,7 +145,7 @@ class Load:
 
     def __init__(self, spec: GgufSpec, models_dir: Path, dtype: str, threads: int):
         self.spec, self.models_dir, self.dtype, self.threads = spec, models_dir, dtype, threads
-        self.stage = "waiting"
+        self.stage = f"preparing {spec.label}"
         self.started = time.monotonic()
         self.result: LoadedModel | None = None
         self.error: str | None = None
@@ -340,3 +340,25 @@ class TransformersChatModel(BaseChatModel):
                   run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
         text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def sample(self, messages: List[BaseMessage], n: int, temperature: float = 0.7, max_tokens: int | None = None,
+               cancel: Any = None) -> list[str]:
+        """`n` sampled replies from one batched `generate` call (cheaper than n calls on a CPU)."""
+        loaded = self.load.wait(cancel)
+        torch, transformers = _import_transformers()
+        max_new = int(max_tokens or self.max_tokens)
+        ids = self._encode(loaded, messages, max_new)
+
+        class StopOnCancel(transformers.StoppingCriteria):
+            def __call__(self, input_ids, scores, **kw):
+                return bool(cancel is not None and cancel.cancelled)
+
+        with loaded.generate_lock, torch.inference_mode():
+            out = loaded.model.generate(
+                **ids, do_sample=True, temperature=max(float(temperature), 1e-3), top_p=0.9, max_new_tokens=max_new,
+                num_return_sequences=n, repetition_penalty=self.repetition_penalty,
+                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
+                stopping_criteria=transformers.StoppingCriteriaList([StopOnCancel()]))
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        return loaded.tokenizer.batch_decode(out[:, ids["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -86,3 +86,25 @@ def test_fit_sources_keeps_the_question_and_fits_the_window(configure):
     # counting used SmolLM2's own tokenizer, not the character estimate
     tokenizer = context.llm.tokenizer_if_ready()
     assert llm.count_tokens(context, passage) == len(tokenizer(passage, add_special_tokens=False)["input_ids"])
+
+
+def test_model_command_switches_the_live_model(configure):
+    from assistant.events import Collected
+    from assistant.llm.extractive import ExtractiveChatModel
+    from assistant.router import dispatch
+
+    context = configure("smollm2")
+    assert isinstance(context.llm, TransformersChatModel)
+    Collected(dispatch("/model extractive", context))
+    assert isinstance(context.llm, ExtractiveChatModel)
+    Collected(dispatch("/model smollm2", context))
+    reply = llm.complete(context, [{"role": "user", "content": "What is the capital of France?"}])
+    assert isinstance(context.llm, TransformersChatModel) and "paris" in reply.lower()
+
+
+def test_sample_replies_draws_several_answers_in_one_call(configure):
+    context = configure("smollm2", max_tokens=12)
+    replies = llm.sample_replies(context, [{"role": "user", "content": "Name a colour."}], n=3, temperature=1.0)
+    assert len(replies) == 3 and all(isinstance(r, str) and r.strip() for r in replies)
+    assert "<|im_start|>user\nName a colour." in context.state["last_prompt"]
+    assert llm.sample_replies(configure("extractive"), [{"role": "user", "content": "x"}], n=3) is None
