@@ -200,10 +200,10 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
             yield Image(str(grid), f"gan epoch {epoch}: the same 64 noise vectors every epoch")
 
     result = yield from run_epochs(context, plan, len(x), step, save, int(start_epoch), "gan", after_epoch)
-    history = update_history(out_dir / "history.json", NAME, result, start_epoch, {"data": data.source})
     if result.batches == 0:
-        yield Notice("warning", "no training step ran (budget too small or cancelled); nothing saved")
+        yield Notice("warning", "no training step ran; the checkpoint was not changed")
         return
+    history = update_history(out_dir / "history.json", NAME, result, start_epoch, {"data": data.source})
     losses = history.get("losses", {})
     curve = save_line_plot({k: losses[k] for k in ("d_loss", "g_loss") if k in losses}, out_dir / "losses.png",
                            "gan losses per epoch")

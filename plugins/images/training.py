@@ -63,6 +63,10 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
     Batches are full-size only (static shapes compile once); the remainder of
     each shuffled epoch is left for the next shuffle.
     """
+    if start_epoch >= plan.epochs:
+        yield Notice("warning", f"{label} already has {start_epoch} epochs and --epochs counts the total "
+                                f"(like Keras' initial_epoch): ask for more than {start_epoch}")
+        return TrainResult(stopped="epochs")
     rng = np.random.default_rng(plan.seed)
     batch = max(1, min(plan.batch_size, n_items))
     per_epoch = max(1, n_items // batch)

@@ -158,10 +158,10 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
                         {"optimizer": model.optimizer})
 
     result = yield from run_epochs(context, plan, len(x), step, save, int(start_epoch), "vae")
-    history = update_history(out_dir / "history.json", NAME, result, start_epoch, {"data": data.source})
     if result.batches == 0:
-        yield Notice("warning", "no training step ran (budget too small or cancelled); nothing saved")
+        yield Notice("warning", "no training step ran; the checkpoint was not changed")
         return
+    history = update_history(out_dir / "history.json", NAME, result, start_epoch, {"data": data.source})
     yield from figures(context, model, config, history)
     summary = {"action": "train", "model": NAME, "checkpoint": str(checkpoint_path(context, NAME)),
                "epochs_done": result.epochs_done, "batches": result.batches, "images": result.images,
