@@ -107,7 +107,7 @@ class ClassifierPlugin(Plugin):
             return
         if request.intent == "classify" and request.options.get("text"):
             text = str(request.options["text"])
-        if text.split(" ", 1)[0] == "train" and request.command == "classify" and request.intent is None:
+        if text.strip() == "train" and request.intent is None:  # "/classify train --data FILE ..."
             yield from _guarded(lambda: train_classifier(context, options))
             return
         events = list(_guarded(lambda: classify_texts(context, [text], options.get("model"))))

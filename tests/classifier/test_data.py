@@ -82,3 +82,24 @@ def test_train_only_flags_need_train(run_cli):
     assert code == 1 and "needs --data" in err
     code, _, err = run_cli("classify", "hello", "--model", "no-such-model")
     assert code == 1 and "no trained classifier named 'no-such-model'" in err
+
+
+def test_chat_training_reports_bad_data(context, tmp_path):
+    from assistant.events import Collected
+    from assistant.router import dispatch
+
+    result = Collected(dispatch(f"/classify train --data {tmp_path / 'missing.csv'} --name x", context))
+    assert len(result.errors) == 1 and "no such file" in result.errors[0].message
+    result = Collected(dispatch("/classify --epochs many hello", context))
+    assert result.errors and "--epochs expects int" in result.errors[0].message
+
+
+def test_plugin_import_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, plugins.classifier, assistant.cli\n"
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'sklearn', 'numpy') if m in sys.modules]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
