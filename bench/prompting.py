@@ -82,10 +82,13 @@ def arithmetic(context, args):
     cases = load(DATA / "arithmetic_cases.jsonl", args.limit, args.skip)
     print(f"\nArithmetic word problems: {len(cases)} cases, model backend '{args.model}'", flush=True)
     results = []
+    chosen = args.techniques.split(",")
     for name, options in (("zero-shot", {}), ("cot", {}), ("self-consistency", {"paths": args.paths})):
+        if name not in chosen:
+            continue
         results.append(run_technique(context, name, cases, options, args.out))
         print(f"  {name}: accuracy {results[-1]['accuracy']:.1%}", file=sys.stderr, flush=True)
-    base = results[0]["accuracy"]
+    base = results[0]["accuracy"] if results[0]["template"] == "zero-shot" else 0
     print(f"\n| technique | accuracy | vs zero-shot | format adherence | s/case |")
     print("|---|---|---|---|---|")
     for summary in results:
@@ -143,6 +146,8 @@ def main(argv=None):
     parser.add_argument("--limit-json", type=int, help="only the first N extraction cases (default: --limit)")
     parser.add_argument("--skip", type=int, default=0, help="start after the first N cases (to run a set in parts)")
     parser.add_argument("--paths", type=int, default=5, help="self-consistency paths (default 5)")
+    parser.add_argument("--techniques", default="zero-shot,cot,self-consistency",
+                        help="arithmetic: which techniques to run (comma-separated)")
     parser.add_argument("--only", choices=("arithmetic", "extraction"), help="run one part")
     parser.add_argument("--home", help="state directory (default: a temporary one)")
     parser.add_argument("--cache-dir", help="where converted models are kept (llm.cache_dir)")

@@ -8,7 +8,8 @@ from collections import Counter
 # Explicit markers, strongest first; the last match in the text wins.
 _MARKERS = (
     re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer(?:\*\*)?\s*[:=]\s*(?:\*\*)?(.+?)\s*$", re.I | re.M),
-    re.compile(r"(?:the\s+)?(?:final\s+)?answer\s+is\s*[:=]?\s*(.+?)(?:\.\s|\.?$)", re.I | re.M),
+    # "the answer is 42." (short captures only: not "the answer is how many muffins ...")
+    re.compile(r"(?:the\s+)?(?:final\s+)?answer\s+is\s*[:=]?\s*([^\n]{1,30}?)\s*(?:\.\s|\.?$)", re.I | re.M),
     re.compile(r"^\s*####\s*(.+?)\s*$", re.M),
     re.compile(r"\\boxed\{([^{}]+)\}"),
 )

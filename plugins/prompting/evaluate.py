@@ -115,7 +115,9 @@ def run_cases(context: Context, name: str, cases: list[dict[str, Any]], options:
                      **({"valid": result.get("valid", False), "first_try_valid": result.get("first_try_valid", False),
                          "repaired": bool(result.get("repairs")) or result.get("reprompts", 0) > 0}
                         if templates[name].technique == "json" else {}),
-                     **({"agreement": result.get("agreement")} if "agreement" in result else {})})
+                     **({"agreement": result.get("agreement"), "votes": result.get("votes"),
+                         "path_answers": [p["answer"] for p in result.get("paths", [])]}
+                        if "agreement" in result else {})})
     yield Progress(f"eval {name}", len(cases), len(cases))
     n = len(rows)
     summary: dict[str, Any] = {
