@@ -68,12 +68,14 @@ def run_action(action: str, model: str, options: dict[str, Any], context: Contex
                 raise ValueError("--time-budget must be a positive number of seconds")
             yield from module.train(context, options)
         elif action == "eval":
-            from plugins.images.evaluate import describe, evaluate_samples
+            from plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready, describe, evaluate_samples
 
             n = check_n(options.get("n", DEFAULT_EVAL_N))
             if n < 2:
                 raise ValueError("--n must be at least 2 to evaluate")
             samples = module.generate(context, n, options)
+            if not classifier_ready(context):
+                yield Notice("info", CLASSIFIER_NOTICE)
             metrics = evaluate_samples(samples, context)
             metrics["model"] = model
             yield Text(f"{model}: {describe(metrics)}\n")

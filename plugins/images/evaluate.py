@@ -62,6 +62,13 @@ def classifier_dir(context: Any) -> Path:
     return Path(context.home) / "models" / CLASSIFIER_DIR
 
 
+def classifier_ready(context: Any) -> bool:
+    return (classifier_dir(context) / "classifier.npz").exists()
+
+
+CLASSIFIER_NOTICE = "training the evaluator's digit classifier on real training digits (once, 10-20 s)"
+
+
 def train_classifier(context: Any, source: str = "mnist", epochs: int = 4, seed: int = 0,
                      progress: Callable[[int, int], None] | None = None) -> DigitClassifier:
     """Train the evaluator's classifier on real training digits and cache it."""
@@ -81,7 +88,7 @@ def train_classifier(context: Any, source: str = "mnist", epochs: int = 4, seed:
     rng = np.random.default_rng(seed)
     # Small shifts make the features less brittle on slightly off-centre samples.
     for epoch in range(epochs):
-        context.cancel.raise_if_cancelled() if context is not None else None
+        context.cancel.raise_if_cancelled()
         x = np.roll(train.x, shift=tuple(rng.integers(-1, 2, size=2)), axis=(1, 2)) if epoch else train.x
         trainer.fit(x, train.y, batch_size=64, epochs=1, verbose=0, shuffle=True)
         if progress:

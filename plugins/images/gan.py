@@ -210,6 +210,10 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     yield Image(str(curve), "gan discriminator and generator losses")
     final = save_grid(to_unit(model.generator(noise, training=False)), out_dir / "fixed-noise.png")
     yield Image(str(final), "gan samples from the fixed noise")
+    from plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready
+
+    if not classifier_ready(context):
+        yield Notice("info", CLASSIFIER_NOTICE + " for the class-coverage check")
     coverage, warning = coverage_notice(context, model.generator, int(config["latent_dim"]))
     if warning:
         yield warning

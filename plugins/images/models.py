@@ -48,7 +48,7 @@ def model_module(name: str) -> ModuleType:
 
 def clean_options(options: dict[str, Any]) -> dict[str, Any]:
     """Drop unset values so models apply their own defaults."""
-    return {k: v for k, v in options.items() if v is not None and v is not False or k == "resume" and v}
+    return {k: v for k, v in options.items() if v is not None and v is not False}
 
 
 def check_n(n: Any) -> int:
