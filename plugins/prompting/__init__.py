@@ -55,6 +55,15 @@ def templates_for(context: Context):
     return load_templates(context.config.user_prompts_dir)
 
 
+def unknown_template(name: str, templates: dict[str, Any]) -> Error:
+    """The error for a template name that does not exist, suggesting the closest ones."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(templates), n=3, cutoff=0.4)
+    return Error(f"unknown technique '{name}'",
+                 ("did you mean " + ", ".join(close) + "?") if close else "known: " + ", ".join(sorted(templates)))
+
+
 def run_template(context: Context, name: str, text: str, options: dict[str, Any], *, stream: bool = True,
                  as_data: bool | None = None) -> Iterator[Event]:
     """Run template NAME over TEXT; ends with the result as Data when asked (or when the
@@ -63,11 +72,7 @@ def run_template(context: Context, name: str, text: str, options: dict[str, Any]
 
     templates = templates_for(context)
     if name not in templates:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(templates), n=3, cutoff=0.4)
-        yield Error(f"unknown technique '{name}'",
-                    ("did you mean " + ", ".join(close) + "?") if close else "known: " + ", ".join(sorted(templates)))
+        yield unknown_template(name, templates)
         return
     run = Run(context, templates[name], text, options, stream=stream)
     failed = False

@@ -81,14 +81,12 @@ def score(case: dict[str, Any], result: dict[str, Any]) -> float:
 
 def run_cases(context: Context, name: str, cases: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[Event]:
     """Progress events while running; returns (rows, summary)."""
-    from plugins.prompting import run_template
+    from plugins.prompting import templates_for, unknown_template
     from plugins.prompting.techniques import Run, execute
-
-    from plugins.prompting import templates_for
 
     templates = templates_for(context)
     if name not in templates:
-        yield from run_template(context, name, "x", options)  # the usual unknown-name error
+        yield unknown_template(name, templates)
         return [], {}
     rows: list[dict[str, Any]] = []
     for i, case in enumerate(cases):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from assistant.events import Collected, Data, Error
+from assistant.events import Collected
 from assistant.router import dispatch
 from plugins.prompting import answers, fencing, jsonout
 
