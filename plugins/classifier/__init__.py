@@ -179,7 +179,9 @@ def _cli_route(args: Any, context: Context) -> Iterator[Event]:
             return
         router = context.service("intent_classifier")
         if isinstance(router, IntentRouter):
-            yield from router.ensure_trained(context.cancel)
+            for event in router.ensure_trained(context.cancel):
+                if not isinstance(event, Data):  # keep `route --json` one line out per line in
+                    yield event
             results = router.predict_many(texts)
         else:  # a third-party router service
             results = [router.predict(t) for t in texts]
