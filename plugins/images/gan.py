@@ -37,7 +37,7 @@ COVERAGE_SAMPLES = 500
 ARCH_VERSION = 1
 
 
-def build(latent_dim: int) -> Any:
+def build(latent_dim: int, seed: int | None = None) -> Any:
     from plugins.images.runtime import keras_module
 
     keras = keras_module()
@@ -72,7 +72,7 @@ def build(latent_dim: int) -> Any:
         def __init__(self, **kwargs: Any):
             super().__init__(**kwargs)
             self.generator, self.discriminator, self.latent_dim = generator, discriminator, latent_dim
-            self.noise = keras.random.SeedGenerator(0)
+            self.noise = keras.random.SeedGenerator(seed)  # None: a random stream
             self.d_tracker = keras.metrics.Mean(name="d_loss")
             self.g_tracker = keras.metrics.Mean(name="g_loss")
             self.real_tracker = keras.metrics.Mean(name="d_real")
@@ -101,11 +101,11 @@ def build(latent_dim: int) -> Any:
     return GAN(name="gan")
 
 
-def compiled(config: dict[str, Any]) -> Any:
+def compiled(config: dict[str, Any], seed: int | None = None) -> Any:
     from plugins.images.runtime import keras_module
 
     keras = keras_module()
-    model = build(int(config["latent_dim"]))
+    model = build(int(config["latent_dim"]), seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1))
     model(np.zeros((1, 28, 28, 1), dtype=np.float32))
     model.discriminator(np.zeros((1, 28, 28, 1), dtype=np.float32))
@@ -173,7 +173,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
         yield Notice("info", data.notice)
     plan = plan_from_options(options, DEFAULT_EPOCHS, DEFAULT_BATCH)
     seed_everything(plan.seed)
-    model = compiled(config)
+    model = compiled(config, plan.seed)
     start_epoch = 0.0
     if ckpt is not None:
         restored_optimizer = restore(ckpt, parts(model), {"optimizer": model.optimizer})

@@ -25,7 +25,7 @@ LEARNING_RATE = 2e-3
 ARCH_VERSION = 1
 
 
-def build(latent_dim: int, beta: float = 1.0) -> Any:
+def build(latent_dim: int, beta: float = 1.0, seed: int | None = None) -> Any:
     from plugins.images.runtime import keras_module
 
     keras = keras_module()
@@ -54,7 +54,7 @@ def build(latent_dim: int, beta: float = 1.0) -> Any:
         def __init__(self, **kwargs: Any):
             super().__init__(**kwargs)
             self.encoder, self.decoder, self.beta = encoder, decoder, float(beta)
-            self.noise = keras.random.SeedGenerator(0)
+            self.noise = keras.random.SeedGenerator(seed)  # None: a random stream
             self.recon_tracker = keras.metrics.Mean(name="reconstruction")
             self.kl_tracker = keras.metrics.Mean(name="kl")
 
@@ -83,11 +83,11 @@ def build(latent_dim: int, beta: float = 1.0) -> Any:
     return model
 
 
-def compiled(config: dict[str, Any]) -> Any:
+def compiled(config: dict[str, Any], seed: int | None = None) -> Any:
     from plugins.images.runtime import keras_module
 
     keras = keras_module()
-    model = build(int(config["latent_dim"]), float(config["beta"]))
+    model = build(int(config["latent_dim"]), float(config["beta"]), seed)
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     model(np.zeros((1, 28, 28, 1), dtype=np.float32))
     model.optimizer.build(model.trainable_variables)
@@ -136,7 +136,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
         yield Notice("info", data.notice)
     plan = plan_from_options(options, DEFAULT_EPOCHS, DEFAULT_BATCH)
     seed_everything(plan.seed)
-    model = compiled(config)
+    model = compiled(config, plan.seed)
     start_epoch = 0.0
     if ckpt is not None:
         restored_optimizer = restore(ckpt, parts(model), {"optimizer": model.optimizer})

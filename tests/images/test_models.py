@@ -157,3 +157,18 @@ def test_intents_and_slots_reach_the_models(image_context):
     events = Collected(plugin.run(request, image_context))
     assert any("--label is ignored" in getattr(e, "message", "") for e in events)
     assert [d for d in events.data if isinstance(d, dict) and d.get("n") == 5]
+
+
+def test_seed_makes_training_repeatable(image_context):
+    from assistant.events import Collected
+    from plugins.images import run_action
+
+    def final_loss(seed: int) -> float:
+        events = Collected(run_action("train", "vae", {"epochs": 1, "seed": seed, "data": "digits", "quiet": True},
+                                      image_context))
+        assert not events.errors, events.errors
+        return [d for d in events.data if isinstance(d, dict) and d.get("action") == "train"][-1]["final_losses"]["loss"]
+
+    first, again, other = final_loss(5), final_loss(5), final_loss(6)
+    assert abs(first - again) < 1e-3 * abs(first)
+    assert abs(first - other) > 1e-3 * abs(first)
