@@ -53,3 +53,25 @@ def test_help_lists_every_declared_command(context):
     text = Collected(dispatch("/help", context)).text
     for name in context.registry.command_names():
         assert f"/{name}" in text
+
+
+def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from assistant.atomic import atomic_path, atomic_write_text
+
+    target = tmp_path / "out" / "notes.md"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    assert mode & stat.S_IRGRP  # not owner-only like a raw mkstemp file
+    try:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half written")
+            raise RuntimeError("crash while writing")
+    except RuntimeError:
+        pass
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["notes.md"]  # no temp file left
