@@ -259,7 +259,7 @@ class TransformersChatModel(BaseChatModel):
     def _encode(self, loaded: LoadedModel, messages: List[BaseMessage], max_new: int):
         """Chat template + tokens; drops the oldest history turns if the prompt exceeds the window."""
         dicts = to_dicts(messages)
-        limit = self.window() - max_new
+        limit = max(self.window() - max_new, self.window() // 2)
         while True:
             text = loaded.tokenizer.apply_chat_template(dicts, add_generation_prompt=True, tokenize=False)
             ids = loaded.tokenizer(text, return_tensors="pt", add_special_tokens=False)
@@ -268,7 +268,7 @@ class TransformersChatModel(BaseChatModel):
             if n <= limit or not middle:
                 break
             del dicts[middle[0]]
-        if n > limit:  # one message alone is too long: keep its ends, the caller should have fitted it
+        if n > limit:  # one message alone is too long: keep the last tokens (callers should use fit_sources)
             ids = {k: v[:, -limit:] for k, v in ids.items()}
             text = loaded.tokenizer.decode(ids["input_ids"][0])
         self._last_prompt = text
