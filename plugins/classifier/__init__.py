@@ -110,8 +110,7 @@ class ClassifierPlugin(Plugin):
         if text.strip() == "train" and request.intent is None:  # "/classify train --data FILE ..."
             yield from _guarded(lambda: train_classifier(context, options))
             return
-        events = list(_guarded(lambda: classify_texts(context, [text], options.get("model"))))
-        for event in events:
+        for event in _guarded(lambda: classify_texts(context, [text], options.get("model"))):
             if isinstance(event, Data) and "label" in event.obj:
                 obj = event.obj
                 yield Text(f"**{obj['label']}** ({obj['confidence']:.0%}, model {obj['model']})")
