@@ -80,3 +80,11 @@ def test_retrain_when_the_shipped_data_changes(intents_home):
     meta["data"]["sha256"] = "0" * 64
     meta_path.write_text(json.dumps(meta))
     assert not is_current(intents_home, "intents")
+
+
+def test_huge_and_empty_input(intents_home, run_cli):
+    code, out, err = run_cli("classify", "--model", "intents", "--json", stdin="make me 9 gan images " * 20_000 + "\n")
+    assert code == 0, err
+    assert json.loads(out)["label"] == "image_sample"
+    code, _, err = run_cli("route", "--json", stdin="\n  \n")
+    assert code == 1 and "nothing to route" in err
