@@ -122,6 +122,9 @@ def course_ddpm(x_train: np.ndarray, budget: float, seed: int):
                              "final_loss": float(loss), "sampling_steps": NUM_DIFFUSION_STEPS}
 
 
+OURS = "our DDPM (U-Net, EMA), DDIM 50 steps eta 1"
+
+
 def train_ours(model: str, context, budget: float, seed: int, extra: dict | None = None) -> dict:
     from assistant.events import Data, Error
     from plugins.images.models import model_module
@@ -172,7 +175,7 @@ def main() -> int:
 
     stats = train_ours("diffusion", context, args.budget, args.seed)
     samples, secs = timed(lambda: generate(context, args.n, {"sampler": "ddim", "steps": 50, "seed": args.seed}))
-    rows["our DDPM (U-Net, EMA), DDIM 50 steps"] = dict(stats, sample_s=secs, metrics=evaluate_samples(samples, context))
+    rows[OURS] = dict(stats, sample_s=secs, metrics=evaluate_samples(samples, context))
     ours_samples = samples
     print("trained ours:", json.dumps({k: v for k, v in rows[next(iter(rows))].items() if k != "metrics"}), flush=True)
 
@@ -194,15 +197,17 @@ def main() -> int:
     m = args.chain_n
     generate(context, m, {"sampler": "ddim", "steps": 1})  # compile for this batch size before timing
     full, full_s = timed(lambda: generate(context, m, {"sampler": "ddpm", "seed": args.seed + 1}))
-    fast, fast_s = timed(lambda: generate(context, m, {"sampler": "ddim", "steps": 50, "seed": args.seed + 1}))
-    chain = {"ddpm": evaluate_samples(full, context), "ddim": evaluate_samples(fast, context)}
+    fast, fast_s = timed(lambda: generate(context, m, {"sampler": "ddim", "steps": 50, "eta": 1.0, "seed": args.seed + 1}))
+    det, det_s = timed(lambda: generate(context, m, {"sampler": "ddim", "steps": 50, "eta": 0.0, "seed": args.seed + 1}))
+    chain = {"ddpm": evaluate_samples(full, context), "ddim": evaluate_samples(fast, context),
+             "ddim0": evaluate_samples(det, context)}
 
     print(f"\n{'model':42s} {'FID':>8s} {'KID':>8s} {'conf':>6s} {'cls>5%':>6s} {'img/s':>7s} {'batches':>7s}")
     for name, row in rows.items():
         mt = row["metrics"]
         print(f"{name:42s} {mt['fid']:8.2f} {mt['kid']:8.4f} {mt['confidence']:6.3f} {mt['classes_over_5pct']:6d} "
               f"{row['images_per_s'] or 0:7.1f} {row['batches'] or 0:7d}")
-    ours_fid = rows["our DDPM (U-Net, EMA), DDIM 50 steps"]["metrics"]["fid"]
+    ours_fid = rows[OURS]["metrics"]["fid"]
     for name, row in rows.items():
         if not name.startswith("our DDPM"):
             print(f"FID ratio ours / {name}: {ours_fid / row['metrics']['fid']:.3f}")
@@ -211,8 +216,10 @@ def main() -> int:
     T = load_model(context).schedule.steps
     print(f"\nsamplers on {m} samples of the same model (T={T}):")
     print(f"  DDPM {T} steps: {full_s:7.1f} s  FID {chain['ddpm']['fid']:.2f}  KID {chain['ddpm']['kid']:.4f}")
-    print(f"  DDIM  50 steps: {fast_s:7.1f} s  FID {chain['ddim']['fid']:.2f}  KID {chain['ddim']['kid']:.4f}")
-    print(f"  speed-up DDIM/DDPM: {full_s / fast_s:.1f}x; FID ratio DDIM/DDPM: {chain['ddim']['fid'] / chain['ddpm']['fid']:.3f}")
+    print(f"  DDIM  50 steps, eta 1: {fast_s:7.1f} s  FID {chain['ddim']['fid']:.2f}  KID {chain['ddim']['kid']:.4f}")
+    print(f"  DDIM  50 steps, eta 0: {det_s:7.1f} s  FID {chain['ddim0']['fid']:.2f}  KID {chain['ddim0']['kid']:.4f}")
+    print(f"  speed-up DDIM/DDPM: {full_s / fast_s:.1f}x; FID ratio DDIM/DDPM: eta 1 "
+          f"{chain['ddim']['fid'] / chain['ddpm']['fid']:.3f}, eta 0 {chain['ddim0']['fid'] / chain['ddpm']['fid']:.3f}")
 
     if figures:
         from plugins.images.diffusion import sample as sample_events

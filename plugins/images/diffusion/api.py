@@ -15,6 +15,9 @@ MODEL = "diffusion"
 STRIP_FRAMES = 8  # snapshots of the chain shown while denoising
 STRIP_ROWS = 4  # samples shown in the strip
 GENERATE_BATCH = 250
+# DDIM noise by default: on our briefly trained models eta=1 scores far better
+# than the deterministic eta=0 (FID 11.4 vs 22.0 after 15 minutes; docs/diffusion.md).
+DEFAULT_ETA = 1.0
 _loaded: dict[tuple, DiffusionModel] = {}
 
 
@@ -32,7 +35,7 @@ def load_model(context: Any) -> DiffusionModel:
 
 def _sampler_args(options: dict[str, Any]) -> dict[str, Any]:
     return {"sampler": options.get("sampler") or "ddim", "steps": options.get("steps"),
-            "eta": float(options.get("eta") or 0.0), "label": options.get("label"),
+            "eta": DEFAULT_ETA if options.get("eta") is None else float(options["eta"]), "label": options.get("label"),
             "guidance": options.get("guidance"), "seed": options.get("seed")}
 
 

@@ -100,7 +100,7 @@ class DiffusionModel:
 
         return eps
 
-    def sampler(self, n: int, *, sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
+    def sampler(self, n: int, *, sampler: str = "ddim", steps: int | None = None, eta: float = 1.0,
                 label: int | None = None, guidance: float | None = None, seed: int | None = None) -> Iterator[SamplerStep]:
         """Validate everything first, then return the step generator."""
         sampler = (sampler or "ddim").lower()
