@@ -25,6 +25,7 @@ def _unwrap(answer: str) -> str:
     if inner:
         answer = inner.group(1) if inner.group(1) is not None else inner.group(2)
     answer = re.sub(r"\\[\[\]()]|\$\$", " ", answer)
+    answer = re.sub(r"^\s*(?:final\s+)?answer\s*[:=]\s*", "", answer, flags=re.I)  # "Answer: Answer: 7"
     return answer.strip().strip("*").strip()
 
 

@@ -19,6 +19,7 @@ from plugins.prompting import answers, fencing, jsonout
     ("We get 12 and then 13 apples", "13", False),
     ("Answer: \\[ \\boxed{-43} \\]", "-43", True),
     ("Answer: <answer>30</answer>", "30", True),
+    ("Answer: Answer: 7", "7", True),
     ("Therefore, Tom reads \\boxed{90} pages.", "90", True),
 ])
 def test_extract_answer(reply, answer, explicit):
