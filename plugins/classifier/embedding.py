@@ -29,7 +29,10 @@ class Encoder:
 
         quiet_transformers()
         self.tokenizer = load_tokenizer()
-        self.model = AutoModel.from_pretrained(str(base_model_path())).eval()
+        from assistant.modelload import MODEL_LOAD_LOCK
+
+        with MODEL_LOAD_LOCK:
+            self.model = AutoModel.from_pretrained(str(base_model_path())).eval()
         self._lock = threading.Lock()  # one forward pass at a time per model
 
     def encode(self, texts: list[str], batch_size: int = 64):

