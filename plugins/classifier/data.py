@@ -68,17 +68,9 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     except UnicodeDecodeError:
         raise DataError(f"{path} is not UTF-8 text") from None
     if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: each line must be a JSON object")
-            rows.append(row)
+        from assistant.jsonl import parse_jsonl
+
+        rows = [row for _, row in parse_jsonl(text, path, DataError)]
         columns = sorted({key for row in rows for key in row})
         return rows, columns
     if suffix == ".json":

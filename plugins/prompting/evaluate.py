@@ -27,22 +27,12 @@ class CaseError(ValueError):
 
 
 def load_cases(path: str | Path) -> list[dict[str, Any]]:
+    from assistant.jsonl import read_jsonl
+
     file = Path(path).expanduser()
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CaseError(f"{file}: cases file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"{file}: cannot read the cases ({exc})") from None
     cases = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            case = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CaseError(f"{file}: line {number} is not JSON ({exc.msg})") from None
-        if not isinstance(case, dict) or not isinstance(case.get("input"), str):
+    for number, case in read_jsonl(file, CaseError):
+        if not isinstance(case.get("input"), str):
             raise CaseError(f"{file}: line {number}: field 'input' (a string) is missing")
         if not any(k in case for k in ("answer", "keywords", "expected")):
             raise CaseError(f"{file}: line {number}: give 'answer', 'keywords' or 'expected'")

@@ -9,7 +9,6 @@ not covered) and the in-scope rejection rate (wrongly flagged).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
@@ -21,22 +20,12 @@ class QaFileError(Exception):
 
 
 def load_qa(path: str | Path) -> list[dict[str, Any]]:
+    from assistant.jsonl import read_jsonl
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise QaFileError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise QaFileError(f"{path}: cannot read ({exc})") from None
     items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise QaFileError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
+    for number, item in read_jsonl(path, QaFileError):
+        if not isinstance(item.get("question"), str) or not item["question"].strip():
             raise QaFileError(f"{path}:{number}: each line needs a non-empty \"question\"")
         if not item.get("out_of_scope"):
             try:

@@ -35,7 +35,7 @@ def test_json_scoring_counts_fields():
 
 def test_bad_case_files_are_one_line_errors(tmp_path, run_cli):
     code, _, err = run_cli("prompt", "eval", "cot", str(tmp_path / "missing.jsonl"))
-    assert code == 1 and "missing.jsonl: cases file not found" in err
+    assert code == 1 and "missing.jsonl: no such file" in err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"input": "a", "answer": "1"}\n{"question": "b"}\n', encoding="utf-8")
     code, _, err = run_cli("prompt", "eval", "cot", str(bad))

@@ -50,7 +50,7 @@ def test_qa_file_errors_name_the_line(tmp_path):
 
     path = tmp_path / "qa.jsonl"
     path.write_text(json.dumps({"question": "ok?", "out_of_scope": True}) + "\n{not json}\n")
-    with pytest.raises(QaFileError, match=r"qa.jsonl:2: not JSON"):
+    with pytest.raises(QaFileError, match=r"qa.jsonl:2: not valid JSON"):
         load_qa(path)
     path.write_text(json.dumps({"question": "where?", "source": "a.md", "start_line": 5, "end_line": 2}) + "\n")
     with pytest.raises(QaFileError, match=r":1: an in-scope question"):
