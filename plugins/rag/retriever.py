@@ -116,7 +116,7 @@ class Retriever:
     @property
     def embeddings(self):
         if self._embeddings is None:
-            from plugins.rag.embeddings import get_embeddings
+            from assistant.embeddings import get_embeddings
 
             self._embeddings = get_embeddings()
         return self._embeddings

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def embeddings():
     """The real all-MiniLM-L6-v2, loaded once for every rag test."""
-    from plugins.rag.embeddings import get_embeddings
+    from assistant.embeddings import get_embeddings
 
     return get_embeddings()
 

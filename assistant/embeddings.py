@@ -1,7 +1,8 @@
-"""The one embedding model of the process: all-MiniLM-L6-v2 from its wheel, normalized.
+"""The one sentence-embedding model of the process: all-MiniLM-L6-v2 from its wheel.
 
-Loading takes seconds, so it is built once and shared by every knowledge base,
-store and retriever (and by the tests' session fixture).
+Loading takes seconds, so it is built once and shared: retrieval uses it through
+LangChain (`get_embeddings`), few-shot example selection and the grounding check
+through `encode`. Vectors are L2-normalised, so a dot product is the cosine.
 """
 
 from __future__ import annotations
@@ -59,3 +60,10 @@ def get_embeddings():
                 _model = HuggingFaceEmbeddings(model_name=path, model_kwargs={"device": "cpu"},
                                                encode_kwargs=kwargs, query_encode_kwargs=kwargs)
         return _model
+
+
+def encode(texts: list[str]):
+    """Normalised MiniLM vectors, shape (len(texts), 384), as a NumPy array."""
+    model = get_embeddings()._client  # the SentenceTransformer inside LangChain's wrapper
+    return model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                        batch_size=BATCH_SIZE, show_progress_bar=False)
