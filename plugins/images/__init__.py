@@ -92,6 +92,12 @@ def run_action(action: str, model: str, options: dict[str, Any], context: Contex
         yield _error_for(exc, model, action)
 
 
+def default_model(options: dict[str, Any]) -> str:
+    """The model for a request that names none: a digit asked for ("draw 16 sevens")
+    needs the class-conditional diffusion model; otherwise the quick VAE."""
+    return "diffusion" if options.get("label") is not None else "vae"
+
+
 class ImagesPlugin(Plugin):
     name = "images"
     description = "train, sample and evaluate VAE, GAN and diffusion models of handwritten digits"
@@ -126,7 +132,7 @@ class ImagesPlugin(Plugin):
             if request.intent is None and words:
                 model = words[0]
             else:
-                model = model_from_text(request.text) or "vae"
+                model = model_from_text(request.text) or default_model(options)
         if action == "sample":
             yield from self._sample_in_chat(model, options, context)
         else:

@@ -172,3 +172,10 @@ def test_seed_makes_training_repeatable(image_context):
     first, again, other = final_loss(5), final_loss(5), final_loss(6)
     assert abs(first - again) < 1e-3 * abs(first)
     assert abs(first - other) > 1e-3 * abs(first)
+
+
+def test_a_requested_digit_picks_the_class_conditional_model():
+    from plugins.images import default_model
+
+    assert default_model({"n": 16, "label": 7}) == "diffusion"  # "draw 16 sevens"
+    assert default_model({"n": 16}) == "vae"
