@@ -160,27 +160,15 @@ def coverage_notice(context: Any, generator: Any, latent_dim: int) -> tuple[dict
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.checkpoints import checkpoint_path, model_dir, restore, save_checkpoint
-    from plugins.images.data import load_digits_data
+    from plugins.images.checkpoints import checkpoint_path, model_dir
     from plugins.images.display import save_grid, save_line_plot
-    from plugins.images.runtime import backend_name, seed_everything
-    from plugins.images.training import plan_from_options, resolve_config, run_epochs, update_history
+    from plugins.images.training import prepare_keras_run, run_epochs, update_history
 
-    config, ckpt, notices = resolve_config(context, NAME, options, DEFAULTS, ARCH_KEYS)
-    yield from notices
-    data = load_digits_data(config["data"], "train", options.get("data_path"), context)
-    if data.notice:
-        yield Notice("info", data.notice)
-    plan = plan_from_options(options, DEFAULT_EPOCHS, DEFAULT_BATCH)
-    seed_everything(plan.seed)
-    model = compiled(config, plan.seed)
-    start_epoch = 0.0
-    if ckpt is not None:
-        restored_optimizer = restore(ckpt, parts(model), {"optimizer": model.optimizer})
-        start_epoch = float(ckpt.state.get("epoch", 0))
-        yield Notice("info", f"resuming the gan from epoch {start_epoch:g}"
-                             + ("" if restored_optimizer else " (fresh optimizer state)"))
-    config.update(model=NAME, arch_version=ARCH_VERSION, data_used=data.source)
+    run = yield from prepare_keras_run(context, NAME, options, defaults=DEFAULTS, arch_keys=ARCH_KEYS,
+                                       arch_version=ARCH_VERSION, default_epochs=DEFAULT_EPOCHS,
+                                       default_batch=DEFAULT_BATCH, build=compiled, parts=parts)
+    config, data, plan, model, start_epoch, save = (run.config, run.data, run.plan, run.model,
+                                                    run.start_epoch, run.save)
     x = data.x * 2.0 - 1.0  # the generator ends in tanh
     out_dir = model_dir(context, NAME)
     noise = fixed_noise(int(config["latent_dim"]))
@@ -188,11 +176,6 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     def step(idx: np.ndarray) -> dict[str, float]:
         logs = model.train_on_batch(x[idx], return_dict=True)
         return {"d_loss": float(logs["d_loss"]), "g_loss": float(logs["g_loss"]), "d_real": float(logs["d_real"])}
-
-    def save(epoch: float, means: dict[str, float]) -> None:
-        save_checkpoint(checkpoint_path(context, NAME), parts(model), config,
-                        {"epoch": epoch, "losses": means, "backend": backend_name()},
-                        {"optimizer": model.optimizer})
 
     def after_epoch(epoch: int, means: dict[str, float]) -> Iterator[Event]:
         grid = save_grid(to_unit(model.generator(noise, training=False)), out_dir / "progress" / f"epoch-{epoch:04d}.png")

@@ -169,3 +169,51 @@ def resolve_config(context: Any, model: str, options: dict[str, Any], defaults: 
     if options.get("data") is None and "data" in ckpt.config:
         merged["data"] = ckpt.config["data"]
     return merged, ckpt, notices
+
+
+@dataclass
+class KerasRun:
+    """What a Keras image model needs to start (or resume) training."""
+
+    config: dict[str, Any]
+    data: Any  # plugins.images.data.DigitData
+    plan: TrainPlan
+    model: Any
+    start_epoch: float
+    save: Callable[[float, dict[str, float]], None]
+
+
+def prepare_keras_run(context: Any, name: str, options: dict[str, Any], *, defaults: dict[str, Any],
+                      arch_keys: Any, arch_version: int, default_epochs: int, default_batch: int,
+                      build: Callable[[dict[str, Any], int | None], Any], parts: Callable[[Any], Any]):
+    """Config, data, plan, model and resume state for the VAE and the GAN.
+
+    A generator: yields the notices, returns a KerasRun (use `yield from`).
+    `build(config, seed)` makes the compiled model, `parts(model)` its saved sub-models.
+    """
+    from plugins.images.checkpoints import checkpoint_path, restore, save_checkpoint
+    from plugins.images.data import load_digits_data
+    from plugins.images.runtime import backend_name, seed_everything
+
+    config, ckpt, notices = resolve_config(context, name, options, defaults, arch_keys)
+    yield from notices
+    data = load_digits_data(config["data"], "train", options.get("data_path"), context)
+    if data.notice:
+        yield Notice("info", data.notice)
+    plan = plan_from_options(options, default_epochs, default_batch)
+    seed_everything(plan.seed)
+    model = build(config, plan.seed)
+    start_epoch = 0.0
+    if ckpt is not None:
+        restored_optimizer = restore(ckpt, parts(model), {"optimizer": model.optimizer})
+        start_epoch = float(ckpt.state.get("epoch", 0))
+        yield Notice("info", f"resuming the {name} from epoch {start_epoch:g}"
+                             + ("" if restored_optimizer else " (fresh optimizer state)"))
+    config.update(model=name, arch_version=arch_version, data_used=data.source)
+
+    def save(epoch: float, means: dict[str, float]) -> None:
+        save_checkpoint(checkpoint_path(context, name), parts(model), config,
+                        {"epoch": epoch, "losses": means, "backend": backend_name()},
+                        {"optimizer": model.optimizer})
+
+    return KerasRun(config, data, plan, model, start_epoch, save)

@@ -9,7 +9,6 @@ latent grid.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -124,26 +123,14 @@ def load(context: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.checkpoints import checkpoint_path, model_dir, restore, save_checkpoint
-    from plugins.images.data import load_digits_data
-    from plugins.images.runtime import backend_name, seed_everything
-    from plugins.images.training import plan_from_options, resolve_config, run_epochs, update_history
+    from plugins.images.checkpoints import checkpoint_path, model_dir
+    from plugins.images.training import prepare_keras_run, run_epochs, update_history
 
-    config, ckpt, notices = resolve_config(context, NAME, options, DEFAULTS, ARCH_KEYS)
-    yield from notices
-    data = load_digits_data(config["data"], "train", options.get("data_path"), context)
-    if data.notice:
-        yield Notice("info", data.notice)
-    plan = plan_from_options(options, DEFAULT_EPOCHS, DEFAULT_BATCH)
-    seed_everything(plan.seed)
-    model = compiled(config, plan.seed)
-    start_epoch = 0.0
-    if ckpt is not None:
-        restored_optimizer = restore(ckpt, parts(model), {"optimizer": model.optimizer})
-        start_epoch = float(ckpt.state.get("epoch", 0))
-        yield Notice("info", f"resuming the vae from epoch {start_epoch:g}"
-                             + ("" if restored_optimizer else " (fresh optimizer state)"))
-    config.update(model=NAME, arch_version=ARCH_VERSION, data=config["data"], data_used=data.source)
+    run = yield from prepare_keras_run(context, NAME, options, defaults=DEFAULTS, arch_keys=ARCH_KEYS,
+                                       arch_version=ARCH_VERSION, default_epochs=DEFAULT_EPOCHS,
+                                       default_batch=DEFAULT_BATCH, build=compiled, parts=parts)
+    config, data, plan, model, start_epoch, save = (run.config, run.data, run.plan, run.model,
+                                                    run.start_epoch, run.save)
     x = data.x
     out_dir = model_dir(context, NAME)
 
@@ -151,11 +138,6 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
         logs = model.train_on_batch(x[idx], return_dict=True)
         return {"loss": float(logs["reconstruction"]) + config["beta"] * float(logs["kl"]),
                 "reconstruction": float(logs["reconstruction"]), "kl": float(logs["kl"])}
-
-    def save(epoch: float, means: dict[str, float]) -> None:
-        save_checkpoint(checkpoint_path(context, NAME), parts(model), config,
-                        {"epoch": epoch, "losses": means, "backend": backend_name()},
-                        {"optimizer": model.optimizer})
 
     result = yield from run_epochs(context, plan, len(x), step, save, int(start_epoch), "vae")
     if result.batches == 0:
