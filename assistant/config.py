@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "api_key_env": "OPENAI_API_KEY",  # name of the variable, never the key itself
         "temperature": 0.2,
         "max_tokens": 512,
+        "dtype": "int8",  # local/smollm2: int8 | bfloat16 | float32 (see docs/llm.md)
     },
     "rag": {"kb": "default", "k": 5},
     "vector_store": {"kind": "chroma", "url": ""},  # kind: chroma | faiss

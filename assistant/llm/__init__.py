@@ -106,7 +106,7 @@ def _build(context: Any, name: str):
         spec = SPECS[name]
         if not installed(spec):
             raise WeightsError(f"{spec.label} is not installed ({spec.install_hint})")
-        llm = TransformersChatModel(spec=spec, models_dir=str(models_dir(context)), dtype=cfg.get("llm.dtype", "bfloat16"),
+        llm = TransformersChatModel(spec=spec, models_dir=str(models_dir(context)), dtype=cfg.get("llm.dtype"),
                                     threads=int(cfg.get("llm.threads", 0) or 0), **common)
         start_load(llm.spec, models_dir(context), llm.dtype, llm.threads)  # in the background
         return llm
@@ -301,7 +301,7 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
     cfg = context.config
     active = _backend_name(context)
     directory = models_dir(context)
-    dtype = cfg.get("llm.dtype", "bfloat16")
+    dtype = cfg.get("llm.dtype")
     has_transformers = importlib.util.find_spec("transformers") is not None
     rows = []
     for name in ("local", "smollm2"):

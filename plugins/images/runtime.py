@@ -21,7 +21,6 @@ def keras_module() -> Any:
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threads = int(os.environ.get("ASSISTANT_THREADS", "0") or 0) or min(os.cpu_count() or 2, 8)
     if os.environ["KERAS_BACKEND"] == "tensorflow":
         import tensorflow as tf

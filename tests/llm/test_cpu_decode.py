@@ -1,0 +1,119 @@
+"""int8 weights for decoding: the same answers as bfloat16, with every Linear swapped."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import llm
+from assistant.llm.hf_local import convert, start_load
+from assistant.llm.weights import SMOLLM2
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three primary colors.",
+    "Write one sentence about variational autoencoders and the reparameterization trick in deep learning.",
+]
+
+
+@pytest.fixture(scope="module")
+def models(model_cache):
+    import torch
+    import transformers
+
+    from assistant.llm.cpu_decode import quantize_weights_int8, register_attention
+
+    path = str(convert(SMOLLM2, model_cache, "bfloat16"))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    reference = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+    fast = transformers.AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.bfloat16, attn_implementation=register_attention()).eval()
+    swapped = quantize_weights_int8(fast)
+    return tokenizer, reference, fast, swapped
+
+
+def test_every_linear_layer_including_the_head_is_int8(models):
+    import torch
+
+    from assistant.llm.cpu_decode import Int8Linear
+
+    _, _, fast, swapped = models
+    from assistant.llm.cpu_decode import GateUpMLP
+
+    assert swapped > 0 and not any(isinstance(m, torch.nn.Linear) for m in fast.modules())
+    assert all(isinstance(layer.mlp, GateUpMLP) for layer in fast.model.layers)
+    assert isinstance(fast.lm_head, Int8Linear) and fast.lm_head.qweight.dtype == torch.int8
+
+
+def test_int8_model_predicts_what_the_bfloat16_model_predicts(models):
+    """Teacher-forced over the bfloat16 model's own replies: the int8 model's next-token choice agrees."""
+    import torch
+
+    tokenizer, reference, fast, _ = models
+    agree = total = 0
+    with torch.inference_mode():
+        for prompt in PROMPTS:
+            ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True)["input_ids"]
+            assert ids.shape[1] > 8  # the prompt takes the dequantized path, single tokens the int8 kernel
+            reply = reference.generate(ids, max_new_tokens=24, do_sample=False)
+            want = reference(reply).logits[0, ids.shape[1] - 1:-1].float()
+            got = fast(reply).logits[0, ids.shape[1] - 1:-1].float()
+            agree += int((want.argmax(-1) == got.argmax(-1)).sum())
+            total += want.shape[0]
+            assert torch.nn.functional.cosine_similarity(want, got, dim=-1).min() > 0.98
+            # and generating token by token through the int8 kernel starts the same way
+            assert torch.equal(fast.generate(ids, max_new_tokens=4, do_sample=False), reply[:, :ids.shape[1] + 4])
+    assert agree / total >= 0.9, (agree, total)
+
+
+def test_a_padded_batch_decodes_each_row_as_if_it_were_alone(models):
+    """Left padding must be masked out by the single-token attention (batched sampling relies on it)."""
+    import torch
+
+    tokenizer, _, fast, _ = models
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+             for p in (PROMPTS[0], PROMPTS[2])]
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    assert not bool(batch["attention_mask"].all())  # the prompts differ in length
+    with torch.inference_mode():
+        together = fast.generate(**batch, max_new_tokens=8, do_sample=False)[:, batch["input_ids"].shape[1]:]
+        for row, text in enumerate(texts):
+            alone = tokenizer(text, return_tensors="pt")
+            single = fast.generate(**alone, max_new_tokens=8, do_sample=False)[0, alone["input_ids"].shape[1]:]
+            assert tokenizer.decode(together[row], skip_special_tokens=True) == tokenizer.decode(single, skip_special_tokens=True)
+
+
+def test_int8_is_the_default_and_bfloat16_stays_selectable(configure, model_cache):
+    from assistant.llm.cpu_decode import Int8Linear
+
+    context = configure("smollm2")
+    assert context.config.get("llm.dtype") == "int8"
+    assert isinstance(start_load(SMOLLM2, model_cache, "int8").wait().model.lm_head, Int8Linear)
+    plain = start_load(SMOLLM2, model_cache, "bfloat16").wait().model
+    assert not isinstance(plain.lm_head, Int8Linear)
+    context = configure("smollm2", dtype="bfloat16")
+    assert llm.complete(context, [{"role": "user", "content": "What is the capital of France?"}], max_tokens=8).strip()
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "bool", "additive"])
+def test_single_token_attention_matches_pytorch_with_grouped_heads_and_masks(mask_kind):
+    import torch
+
+    from assistant.llm.cpu_decode import decode_attention
+
+    torch.manual_seed(0)
+    batch, heads, kv_heads, keys, dim = 2, 14, 2, 37, 16
+    query = torch.randn(batch, heads, 1, dim)
+    key, value = torch.randn(batch, kv_heads, keys, dim), torch.randn(batch, kv_heads, keys, dim)
+    keep = torch.ones(batch, 1, 1, keys, dtype=torch.bool)
+    keep[0, ..., :20] = False  # row 0 is left-padded
+    mask = {"none": None, "bool": keep,
+            "additive": torch.zeros(keep.shape).masked_fill(~keep, float("-inf"))}[mask_kind]
+    module = type("Attention", (), {"scaling": dim ** -0.5})()
+    got, _ = decode_attention(module, query, key, value, mask)
+    want = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(heads // kv_heads, 1), value.repeat_interleave(heads // kv_heads, 1),
+        attn_mask=None if mask is None else keep)
+    assert got.shape == (batch, 1, heads, dim)
+    assert torch.allclose(got, want.transpose(1, 2), atol=1e-5)
