@@ -34,7 +34,11 @@ BETA_1 = 0.5
 REAL_TARGET = 0.9  # one-sided label smoothing
 FIXED_NOISE_SEED = 1234
 COVERAGE_SAMPLES = 500
-ARCH_VERSION = 1
+ARCH_VERSION = 2  # 2: half the filters of version 1 (64/32 and 32/64)
+# Narrow layers train ~2x as many images per second on a CPU (docs/images.md);
+# the discriminator runs three times per step, so its width matters most.
+GENERATOR_FILTERS = (32, 16)
+DISCRIMINATOR_FILTERS = (16, 32)
 
 
 def build(latent_dim: int, seed: int | None = None) -> Any:
@@ -44,20 +48,20 @@ def build(latent_dim: int, seed: int | None = None) -> Any:
     layers, ops = keras.layers, keras.ops
 
     z_in = keras.Input((latent_dim,))
-    h = layers.Dense(7 * 7 * 64, use_bias=False)(z_in)
+    h = layers.Dense(7 * 7 * GENERATOR_FILTERS[0], use_bias=False)(z_in)
     h = layers.BatchNormalization()(h)
     h = layers.LeakyReLU(0.2)(h)
-    h = layers.Reshape((7, 7, 64))(h)
-    h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(h)
+    h = layers.Reshape((7, 7, GENERATOR_FILTERS[0]))(h)
+    h = layers.Conv2DTranspose(GENERATOR_FILTERS[1], 4, strides=2, padding="same", use_bias=False)(h)
     h = layers.BatchNormalization()(h)
     h = layers.LeakyReLU(0.2)(h)
     fake = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(h)
     generator = keras.Model(z_in, fake, name="generator")
 
     x_in = keras.Input((28, 28, 1))
-    h = layers.Conv2D(32, 4, strides=2, padding="same")(x_in)
+    h = layers.Conv2D(DISCRIMINATOR_FILTERS[0], 4, strides=2, padding="same")(x_in)
     h = layers.LeakyReLU(0.2)(h)
-    h = layers.Conv2D(64, 4, strides=2, padding="same")(h)
+    h = layers.Conv2D(DISCRIMINATOR_FILTERS[1], 4, strides=2, padding="same")(h)
     h = layers.LeakyReLU(0.2)(h)
     h = layers.Flatten()(h)
     logit = layers.Dense(1)(h)
