@@ -18,6 +18,7 @@ import numpy as np
 from assistant.events import Event, Notice, Progress
 
 PROGRESS_EVERY_S = 0.5
+CHECKPOINT_EVERY_S = 5.0
 UNBOUNDED_EPOCHS = 100_000
 
 
@@ -59,7 +60,10 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
     """Train epochs start_epoch+1 .. plan.epochs; returns a TrainResult (use `yield from`).
 
     `save(epoch, mean_losses)` runs after each (possibly partial) epoch before
-    anything else is yielded, so cancelling right after still keeps the work.
+    anything else is yielded, so cancelling right after still keeps the work;
+    when epochs are shorter than CHECKPOINT_EVERY_S (a few thousand digits with
+    big batches), it runs at most that often, and always after the last epoch
+    and when training stops early.
     Batches are full-size only (static shapes compile once); the remainder of
     each shuffled epoch is left for the next shuffle.
     """
@@ -73,6 +77,8 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
     result = TrainResult()
     started = time.perf_counter()
     last_report = 0.0
+    last_save = started
+    pending: tuple[float, dict[str, float]] | None = None  # the newest state not yet saved
     for epoch in range(start_epoch + 1, plan.epochs + 1):
         order = rng.permutation(n_items)
         sums: dict[str, float] = {}
@@ -102,11 +108,15 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
             means = {k: v / done for k, v in sums.items()}
             for key, value in means.items():
                 result.history.setdefault(key, []).append(value)
-            save(epoch if done == per_epoch else epoch - 1 + done / per_epoch, means)
+            pending = (epoch if done == per_epoch else epoch - 1 + done / per_epoch, means)
             if done == per_epoch:
                 result.epochs_done += 1
-            if after_epoch is not None and stop != "cancelled":
-                yield from after_epoch(epoch, means)
+        now = time.perf_counter()
+        if pending and (stop or epoch == plan.epochs or now - last_save >= CHECKPOINT_EVERY_S):
+            save(*pending)
+            pending, last_save = None, now
+        if done and after_epoch is not None and stop != "cancelled":
+            yield from after_epoch(epoch, means)
         if stop:
             result.stopped = stop
             if stop == "cancelled":
