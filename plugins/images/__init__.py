@@ -148,8 +148,10 @@ class ImagesPlugin(Plugin):
             yield from events
             return
         budget = float(context.config.get("images.quick_budget", QUICK_BUDGET_S))
-        yield Notice("info", f"no trained {model} yet: training a quick one for {budget:g} s "
-                             f"(/train {model} --time-budget 600 gives better pictures)")
+        advice = (f"a diffusion model needs minutes of training: expect noise from a quick one; "
+                  f"/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
+                  else f"/train {model} --time-budget 600 gives better pictures")
+        yield Notice("info", f"no trained {model} yet: training a quick one for {budget:g} s ({advice})")
         trained_ok = True
         for event in run_action("train", model, {"time_budget": budget, "seed": options.get("seed")}, context):
             trained_ok = trained_ok and not isinstance(event, Error)
