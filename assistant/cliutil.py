@@ -49,6 +49,14 @@ class CliRenderer:
         self.err = err or sys.stderr
         self.exit_code = 0
         self._progress_open = False
+        self._line_open = False  # streamed reply text not yet ended by a newline
+
+    def _end_line(self) -> None:
+        """End the reply's current line so a notice on stderr starts on its own line."""
+        if self._line_open:
+            self.out.write("\n")
+            self.out.flush()
+            self._line_open = False
 
     def _end_progress(self) -> None:
         if self._progress_open:
@@ -64,11 +72,13 @@ class CliRenderer:
         for event in events:
             if isinstance(event, Error):
                 self._end_progress()
+                self._end_line()
                 self.err.write(f"error: {event.line()}\n")
                 self.exit_code = 1
             elif isinstance(event, Notice):
                 notices.append(event.message)
                 self._end_progress()
+                self._end_line()
                 self.err.write(f"{event.level}: {event.message}\n")
             elif isinstance(event, Progress):
                 self._progress(event)
@@ -78,6 +88,7 @@ class CliRenderer:
                     self.out.write(json.dumps(event.obj, default=to_jsonable, ensure_ascii=False) + "\n")
                 else:
                     self._end_progress()
+                    self._end_line()
                     obj = event.obj
                     self.out.write((obj if isinstance(obj, str) else json.dumps(obj, indent=2, default=to_jsonable, ensure_ascii=False)) + "\n")
             elif isinstance(event, Text):
@@ -86,6 +97,8 @@ class CliRenderer:
                     self._end_progress()
                     self.out.write(event.delta)
                     self.out.flush()
+                    if event.delta:
+                        self._line_open = not event.delta.endswith("\n")
             elif isinstance(event, Sources):
                 sources.extend(event_to_dict(event)["sources"])
                 if not self.as_json and event.sources:
@@ -93,17 +106,19 @@ class CliRenderer:
                     self.out.write("\n\nSources:\n")
                     for i, src in enumerate(event.sources, 1):
                         self.out.write(f"  [{i}] {src.label()}  score {src.score:.3f}\n")
+                    self._line_open = False
             elif isinstance(event, Image):
                 images.append({"path": event.path, "caption": event.caption})
                 if not self.as_json:
                     self._end_progress()
                     self.out.write(f"\nimage: {event.path}" + (f"  ({event.caption})" if event.caption else "") + "\n")
+                    self._line_open = False
         self._end_progress()
         if self.as_json and not saw_data and (text or sources or images):
             self.out.write(json.dumps({"text": "".join(text), "sources": sources, "images": images, "notices": notices},
                                       ensure_ascii=False) + "\n")
-        elif not self.as_json and text and not "".join(text).endswith("\n"):
-            self.out.write("\n")
+        elif not self.as_json:
+            self._end_line()
         self.out.flush()
         return self.exit_code
 
