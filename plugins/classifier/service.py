@@ -205,6 +205,7 @@ class IntentRouter:
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self.progress: Progress | None = None
+        self._switch_notice: str | None = None  # said once, after background training finishes
 
     # which model answers now: "lora" | "centroid"
     @property
@@ -246,7 +247,9 @@ class IntentRouter:
                     for event in ensure_model(self.home, INTENT_MODEL, self.cancel):
                         if isinstance(event, Progress):
                             self.progress = event
-                    self._load_lora()
+                    if self._load_lora() is not None:
+                        self._switch_notice = ("the intent router's LoRA model finished training in the background "
+                                               "and routes your messages from now on (a simpler classifier did until now)")
                 except Exception as exc:  # noqa: BLE001 - the fallback keeps routing
                     self.last_error = f"{type(exc).__name__}: {exc}"
 
@@ -282,6 +285,11 @@ class IntentRouter:
         probs = centroids.predict_proba(shared_encoder().encode([text]))[0]
         best = int(probs.argmax())
         return centroids.classes[best], float(probs[best])
+
+    def take_notice(self) -> str | None:
+        """A message for the user, once: the LoRA model has replaced the fallback."""
+        notice, self._switch_notice = self._switch_notice, None
+        return notice
 
     def predict(self, text: str) -> tuple[str, float, dict[str, Any]]:
         intent, confidence = self.classify(text)

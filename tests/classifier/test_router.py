@@ -55,8 +55,21 @@ def test_slash_classify_in_the_chat(intents_home, context):
     assert "image_sample" in result.text
 
 
-def test_fallback_answers_while_the_lora_model_trains(home, context):
+def test_fallback_answers_while_the_lora_model_trains(home, context, monkeypatch):
     """No trained model: the first message is answered by the centroid fallback, training runs behind."""
+    import threading
+
+    from plugins.classifier import service
+
+    release = threading.Event()
+
+    def slow_training(home_dir, name, cancel=None):  # stands in for a long run on a slow machine
+        while not release.wait(0.05):
+            if cancel is not None and cancel.cancelled:
+                return
+        yield from ()
+
+    monkeypatch.setattr(service, "ensure_model", slow_training)
     router = context.service("intent_classifier")
     intent, confidence, slots = router.predict("make me 9 gan images")
     try:
@@ -69,6 +82,18 @@ def test_fallback_answers_while_the_lora_model_trains(home, context):
         router._thread.join(timeout=120)
     assert not router.training_in_progress
     assert not (home / "models" / "classifiers" / "intents" / "meta.json").exists()
+
+
+def test_the_chat_is_told_once_when_the_lora_model_takes_over(home, context):
+    router = context.service("intent_classifier")
+    routes = [resolve("make me 9 gan images", context)]  # starts the background training
+    router._thread.join(timeout=300)
+    assert router.backend == "lora"
+    routes += [resolve("make me 9 gan images", context) for _ in range(2)]
+    told = [n.message for r in routes for n in r.notices if "LoRA model finished training" in n.message]
+    assert len(told) == 1
+    assert not [n for n in routes[-1].notices if "LoRA" in n.message]
+    assert routes[-1].request.options == {"model": "gan", "n": 9}
 
 
 def test_retrain_when_the_shipped_data_changes(intents_home):
