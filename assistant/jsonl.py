@@ -23,13 +23,18 @@ def parse_jsonl(text: str, where: str | Path, error: type[Exception] = ValueErro
     return rows
 
 
-def read_jsonl(path: str | Path, error: type[Exception] = ValueError) -> list[tuple[int, dict[str, Any]]]:
-    """`parse_jsonl` on a UTF-8 file; a missing or unreadable file is an `error` too."""
+def read_text(path: str | Path, error: type[Exception] = ValueError) -> str:
+    """A UTF-8 file's text; a missing or unreadable file raises `error` with a one-line message."""
     path = Path(path).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: cannot read ({exc})") from None
-    return parse_jsonl(text, path, error)
+
+
+def read_jsonl(path: str | Path, error: type[Exception] = ValueError) -> list[tuple[int, dict[str, Any]]]:
+    """`parse_jsonl` on a UTF-8 file; a missing or unreadable file is an `error` too."""
+    path = Path(path).expanduser()
+    return parse_jsonl(read_text(path, error), path, error)

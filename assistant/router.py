@@ -64,11 +64,10 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     notices: list[Notice] = []
     try:
         intent, confidence, slots = classify_intent(context, text)
-        take_notice = getattr(context.service("intent_classifier"), "take_notice", None) \
-            if context.has_service("intent_classifier") else None
-        said = take_notice() if callable(take_notice) else None
-        if said:
-            notices.append(Notice("info", said))
+        if context.has_service("intent_classifier"):  # e.g. "the LoRA model now routes", said once
+            said = getattr(context.service("intent_classifier"), "take_notice", lambda: None)()
+            if said:
+                notices.append(Notice("info", said))
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}

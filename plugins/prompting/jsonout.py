@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from assistant.jsonl import read_text
+
 TYPE_NAMES = {
     "string": {"type": "string"}, "str": {"type": "string"}, "text": {"type": "string"},
     "integer": {"type": "integer"}, "int": {"type": "integer"},
@@ -62,12 +64,7 @@ def check_schema(schema: Any, where: str) -> dict[str, Any]:
 
 def load_schema(path: str | Path) -> dict[str, Any]:
     file = Path(path).expanduser()
-    try:
-        raw = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SchemaProblem(f"{file}: schema file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SchemaProblem(f"{file}: cannot read the schema ({exc})") from None
+    raw = read_text(file, SchemaProblem)
     try:
         schema = json.loads(raw)
     except json.JSONDecodeError as exc:
