@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        from assistant.sanitize import sanitize
+
+        print(f"error: {sanitize(message)}", file=sys.stderr)
         return 1
 
 
