@@ -96,14 +96,38 @@ def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
             paths = shlex.split(text)
         except ValueError:
             paths = text.split()
-    else:  # free text routed by intent: keep the words that name existing paths
-        slot = request.options.get("path")
-        paths = [slot] if slot else [w.strip("'\".,;") for w in text.split()
-                                     if Path(w.strip("'\".,;")).expanduser().exists()]
+    else:  # free text routed by intent: only words that name an existing path
+        paths = named_paths(request.options.get("path"), text)
+        folders = [p for p in paths if Path(p).expanduser().is_dir()]
+        if folders:
+            # A folder found in a sentence may not be what was meant (".", "~"): ask first.
+            shown = " ".join(shlex.quote(str(Path(f).expanduser().resolve())) for f in folders)
+            yield Notice("info", f"ingest the whole folder {shown}? To confirm, type: /ingest {shown}")
+            return
     if not paths:
         yield Error("ingest needs a file or folder", "e.g. /ingest ~/notes/lecture3.pdf --kb mynotes")
         return
     yield from ingest(paths, context, opts.get("kb"), opts.get("json", False))
+
+
+def named_paths(slot: Any, text: str) -> list[str]:
+    """Paths a free-text request names explicitly: non-empty words (or the slot) that exist.
+
+    "please ingest my notes ..." names none: an empty word would be the
+    current folder, which is never ingested by accident.
+    """
+    words = [str(slot)] if slot else text.split()
+    paths = []
+    for word in words:
+        word = word.strip("'\"“”‘’,;:()")
+        bare = word.rstrip(".")  # a sentence's full stop; "..." and "." name nothing
+        if not bare.strip("/"):
+            continue
+        for candidate in (bare, word):
+            if Path(candidate).expanduser().exists():
+                paths.append(candidate)
+                break
+    return paths
 
 
 def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
