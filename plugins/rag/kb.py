@@ -37,6 +37,7 @@ KB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 MANIFEST_VERSION = 1
 CHUNKER_VERSION = 2  # bump when chunking or indexed text changes: every file is indexed again
 COMMIT_CHUNKS = 512  # commit (flush store, write manifest) at least this often
+LOCK_WAIT_SECONDS = 600.0  # a second writer waits this long for the first, then fails clearly
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
 
@@ -226,6 +227,19 @@ class KnowledgeBase:
         return not self.manifest_path.exists() or not self.load_manifest()["files"]
 
     def remove(self) -> None:
+        from assistant.filelock import LockTimeout
+
+        lock = self.writer_lock()
+        try:
+            lock.acquire(LOCK_WAIT_SECONDS)
+        except LockTimeout as exc:
+            raise KbError(str(exc), "remove it when the other ingest has finished") from None
+        try:
+            self._remove()
+        finally:
+            lock.release()
+
+    def _remove(self) -> None:
         try:
             self.store.drop()
         except Exception:  # noqa: BLE001 - a store we cannot open still goes from disk
@@ -250,8 +264,42 @@ class KnowledgeBase:
         self.db.execute("DELETE FROM chunks")
         self._bump_generation()
 
+    # -- one writer at a time ---------------------------------------------------------
+    def writer_lock(self):
+        from assistant.filelock import FileLock
+
+        # Beside the KB folder, not in it: `remove` deletes the folder while holding the lock.
+        return FileLock(kb_root(self.config) / f".{self.name}.lock", f"knowledge base '{self.name}'")
+
+    def _locked(self, cancel: Any = None) -> Iterator[Event]:
+        """Take the writer lock, telling the user when another process holds it; KbError after the wait."""
+        from assistant.filelock import LockTimeout
+
+        lock = self.writer_lock()
+        if not lock.try_acquire():
+            yield Notice("info", f"knowledge base '{self.name}' is being written by another process "
+                                 f"(pid {lock.holder()}); waiting for it to finish")
+            try:
+                lock.acquire(LOCK_WAIT_SECONDS, cancel)
+            except LockTimeout as exc:
+                raise KbError(str(exc), "try again when the other ingest has finished") from None
+        if self._store is not None:
+            self._store.refresh()  # the other writer may have changed the vectors on disk
+        return lock
+
     def ingest(self, paths: list[str | Path], cancel: Any = None, remember_roots: bool = True) -> Iterator[Event]:
-        """Index files and folders incrementally; yields Progress/Notice/Error, then Data(report)."""
+        """Index files and folders incrementally; yields Progress/Notice/Error, then Data(report).
+
+        Holds the knowledge base's writer lock throughout: a second process
+        (the chat and a CLI ingest, two ingests) waits, then works on top.
+        """
+        lock = yield from self._locked(cancel)
+        try:
+            yield from self._ingest(paths, cancel, remember_roots)
+        finally:
+            lock.release()
+
+    def _ingest(self, paths: list[str | Path], cancel: Any, remember_roots: bool) -> Iterator[Event]:
         started = time.perf_counter()
         report = IngestReport(self.name)
         manifest = self.load_manifest()
