@@ -126,9 +126,9 @@ class CorePlugin(Plugin):
                 yield Error("no conversation to export yet")
                 return
             target = Path(arg).expanduser() if arg else context.config.outputs_dir / f"session-{context.session_id}.md"
-            from assistant.atomic import atomic_write_text
+            from assistant.atomic import OUTPUT_MODE, atomic_write_text
 
-            atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)))
+            atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)), OUTPUT_MODE)
             yield Notice("info", f"conversation saved to {target}")
             yield Data({"action": "export", "path": str(target)})
 

@@ -153,19 +153,12 @@ class ChatApp(App[None]):
 
     def _open_store(self):
         """The session store; an unreadable database is moved aside, never lost or fatal."""
-        import sqlite3
+        from assistant.sessions import open_sessions
 
-        from assistant.sessions import SessionStore
-
-        path = self.context.config.sessions_db
-        try:
-            return SessionStore(path)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
-            path.rename(aside)
-            self._startup_notices.append(f"the session database could not be read ({exc}); "
-                                         f"it was moved to {aside} and a new one started")
-            return SessionStore(path)
+        store, notice = open_sessions(self.context.config.sessions_db)
+        if notice:
+            self._startup_notices.append(notice)
+        return store
 
     async def _show_first_session(self) -> None:
         await self._show_session(first=True)

@@ -37,7 +37,8 @@ def _cli(home: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
 
-@pytest.mark.parametrize("store", ["faiss", pytest.param("chroma", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["faiss", "chroma"])
 def test_two_processes_ingesting_into_one_kb_lose_nothing(home, tmp_path, embeddings, store):
     (home / "config.toml").write_text(f'[vector_store]\nkind = "{store}"\n', encoding="utf-8")
     folders = _folders(tmp_path)
