@@ -156,8 +156,14 @@ ENUM_SPLIT = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,\s*|\s+and\s+|\s+or\s+|;\s*)"
 LEAD_IN = re.compile(r"^.*?\b(?:are|is|were|include|includes|including|namely|:)\s+", re.I)
 
 
-def enumeration(reply: str) -> list[str]:
-    """The items a reply lists: a bulleted/numbered list, else "A, B and C" in its first sentences."""
+NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "both": 2, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6}
+
+
+def enumeration(reply: str, expected: int | None = None) -> list[str]:
+    """The items a reply lists: a bulleted/numbered list, else "A, B and C" in its first sentences.
+
+    With `expected` (the question asked for "two terms"), only a list of that length counts.
+    """
     reply = MARKERS.sub("", reply or "")
     items = []
     for line in reply.splitlines():
@@ -165,16 +171,33 @@ def enumeration(reply: str) -> list[str]:
         if found:
             item = re.split(r"\s*(?::|\s[-\u2013\u2014]\s|\.\s)", found.group(1).strip("*_ "), maxsplit=1)[0]
             items.append(item.strip("*_ .").strip())
-    if len(items) >= 2:
+    if len(items) >= 2 and expected in (None, len(items)):
         return items
     for sentence in SENTENCE.split(_strip(reply))[:3]:
         body = LEAD_IN.sub("", sentence.rstrip(".!?"), count=1)
         if not re.search(r"\b(?:and|or)\b", body, re.I):
             continue  # "A, B and C": a list ends with a conjunction
         parts = [p.strip(" .") for p in ENUM_SPLIT.split(body) if p.strip(" .")]
-        if 2 <= len(parts) <= 6 and all(len(p.split()) <= 8 for p in parts):
+        if 2 <= len(parts) <= 6 and all(len(p.split()) <= 8 for p in parts) and expected in (None, len(parts)):
             return parts
     return []
+
+
+def stated_item(reply: str, which: str) -> str | None:
+    """What a reply says the ordinal item is: "... the second is the KL divergence." -> "the KL divergence"."""
+    if which not in ORDINALS:
+        return None
+    found = re.search(rf"\b{which}\b(?:\s+\w+)?\s+(?:is|are|being)\s+(?:called\s+)?([^.;:!?\[]{{3,80}})",
+                      MARKERS.sub("", reply or ""), re.I)
+    return found.group(1).strip(" ,") if found else None
+
+
+def expected_count(question: str) -> int | None:
+    """"What are the two terms ..." -> 2: how many items the question asked for."""
+    for word in _words(question.lower()):
+        if word in NUMBER_WORDS:
+            return NUMBER_WORDS[word]
+    return None
 
 
 def _last(history: Sequence[Turn], role: str) -> str:
@@ -247,7 +270,9 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
     ordinal = ORDINAL_REF.search(body)
     if ordinal:
         which = ordinal.group(1).lower()
-        item = item_or_none(enumeration(reply) or enumeration(previous), which)
+        count = expected_count(previous)
+        item = (stated_item(reply, which)
+                or item_or_none(enumeration(reply, count) or enumeration(previous, count), which))
         named = item or f"the {which} {ordinal.group(2) or 'one'} of {subject}"
         resolved = body[:ordinal.start()] + named + body[ordinal.end():]
         resolved = re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I)
