@@ -79,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line unless --debug
+    except Exception as exc:  # noqa: BLE001 - one line unless --debug (UserError: message and hint)
         if args.debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        from assistant.errors import one_line
+
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import UserError
 from assistant.atomic import atomic_write_text
 
 APP_NAME = "course-assistant"
@@ -62,7 +63,7 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     pass
 
 

@@ -279,12 +279,15 @@ def first_json(text: str) -> Any:
     raise ValueError("the model's reply contains no valid JSON")
 
 
+def constrains_json(context: Any) -> bool:
+    """Whether the active model's decoding is grammar-constrained to valid JSON (llama.cpp)."""
+    return bool(getattr(context.llm, "constrains_json", False))
+
+
 def generate_json(context: Any, messages: list[Any], schema: dict | None = None, **kwargs: Any) -> Any:
     """Parsed JSON from the model: grammar-constrained with llamacpp (valid every time), else parsed
     from the reply (ValueError when it holds none). `schema` is a JSON Schema or None."""
-    from assistant.llm.llamacpp import LlamaCppChatModel
-
-    if isinstance(context.llm, LlamaCppChatModel):
+    if constrains_json(context):
         kwargs["json_schema"] = schema or {}
     return first_json(complete(context, messages, **kwargs))
 

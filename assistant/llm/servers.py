@@ -16,10 +16,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from assistant.errors import UserError
+
 OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
 
 
-class ServerConfigError(Exception):
+class ServerConfigError(UserError):
     pass
 
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from assistant.errors import UserError
 from assistant.atomic import atomic_path, atomic_write_text
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A model file is missing or corrupt; the message says which and what to do."""
 
 
