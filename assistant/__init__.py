@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from assistant.atomic import atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
 from assistant.cliutil import add_command, json_flag
+from assistant.config import Setting
 from assistant.errors import UserError
 from assistant.events import (
     Collected,
@@ -100,6 +101,8 @@ __all__ = [
     "UserError", "Cancelled", "CancelToken",
     # options and command line
     "parse_flags", "add_command", "json_flag",
+    # config
+    "Setting",
     # templates
     "PromptTemplate", "TemplateError", "get_template", "load_templates",
     # files

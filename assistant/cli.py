@@ -50,8 +50,10 @@ def make_context(args: argparse.Namespace, registry):
 
     config = Config(resolve_home(args.home))
     if getattr(args, "model", None):
-        config.set("llm.backend", args.model, save=False)
+        config.override("llm.backend", args.model)  # this run only, never saved
     context = Context(config, registry)
+    for line in config.problems():
+        print(f"warning: {line}", file=sys.stderr)
     context.state["debug"] = bool(args.debug)
     return context
 

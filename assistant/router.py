@@ -72,7 +72,7 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}
-    threshold = float(context.config.get("router.threshold", 0.5))
+    threshold = float(context.config.get("router.threshold"))
     if intent != "ask" and confidence < threshold:
         notices.append(Notice("info", f"not sure what you meant ({intent} at {confidence:.0%}); answering as a question"))
         intent, slots = "ask", {}

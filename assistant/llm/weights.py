@@ -60,7 +60,7 @@ SPECS: dict[str, GgufSpec] = {"local": QWEN, "smollm2": SMOLLM2}
 
 def models_dir(context: Any) -> Path:
     """`llm.cache_dir` when set (tests share converted models across runs), else <state>/models."""
-    configured = context.config.get("llm.cache_dir", "")
+    configured = context.config.get("llm.cache_dir")
     path = Path(configured).expanduser() if configured else context.config.models_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
