@@ -85,7 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         from assistant.errors import one_line
-
         from assistant.sanitize import sanitize
 
         print(f"error: {sanitize(one_line(exc))}", file=sys.stderr)
