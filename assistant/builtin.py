@@ -127,6 +127,7 @@ class CorePlugin(Plugin):
                 return
             target = Path(arg).expanduser() if arg else context.config.outputs_dir / f"session-{context.session_id}.md"
             from assistant.atomic import OUTPUT_MODE, atomic_write_text
+            from assistant.sanitize import sanitize_markdown
 
             atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)), OUTPUT_MODE)
             yield Notice("info", f"conversation saved to {target}")

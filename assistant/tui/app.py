@@ -26,6 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input
 
+from assistant.errors import one_line
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.router import MAX_INPUT_CHARS, dispatch, split_command
@@ -296,7 +297,7 @@ class ChatApp(App[None]):
                     self._queue.append(event)
         except Exception as exc:  # noqa: BLE001 - the router already catches plugin errors
             with self._lock:
-                self._queue.append(Error(f"internal error: {exc}"))
+                self._queue.append(Error(f"internal error: {one_line(exc)}"))
         finally:
             with self._lock:
                 self._queue.append(_DONE)

@@ -127,14 +127,19 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
         yield Error("ask needs a question", 'e.g. /ask "what does the KL term do in a VAE?"')
         return
     yield from retriever.prepare(kb, cancel=context.cancel)
-    result = retriever.search(question, k=k, kb=kb)
+    from plugins.rag.commands import rewriter
+
+    # A follow-up is resolved against the conversation before retrieval and the coverage check.
+    result = retriever.search(question, k=k, kb=kb, history=history,
+                              complete=rewriter(context) if history else None)
     sources = [h.to_source() for h in result.hits]
     if not result.hits:
         reply = f"{NOT_COVERED}: the knowledge base '{result.kb}' is empty."
         yield Text(reply)
         yield Notice("info", f"add documents with: assistant ingest PATH --kb {result.kb}")
         if as_json:
-            yield Data({"question": question, "answer": reply, "covered": False, "sources": [], "kb": result.kb})
+            yield Data({"question": question, "query": result.query, "answer": reply, "covered": False,
+                        "sources": [], "kb": result.kb})
         return
     if not result.covered:
         reply = (f"{NOT_COVERED}: nothing in the knowledge base '{result.kb}' answers this question "
@@ -142,13 +147,15 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
         yield Text(reply)
         yield Sources(sources)
         if as_json:
-            yield Data(_payload(question, reply, False, sources, result.kb))
+            yield Data(_payload(question, reply, False, sources, result.kb, query=result.query))
         return
 
     from assistant.llm import stream_events
     from assistant.templates import get_template
 
     template = get_template("rag", context.config.user_prompts_dir)
+    if result.query != question:  # a follow-up: the model (and /show-prompt) sees what it was resolved to
+        question = f"{question} (in this conversation: {result.query})"
     bare_system, _ = template.render(sources="", question=question)
     turns = [{"role": t["role"], "content": str(t["content"])[:2000]} for t in (history or [])[-MAX_HISTORY_MESSAGES:]
              if t.get("role") in ("user", "assistant") and t.get("content")]
@@ -197,7 +204,7 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
                                 + " | ".join(u[:80] for u in unsupported[:3]))
     yield Sources(sources)
     if as_json:
-        payload = _payload(question, reply, True, sources, result.kb, cited=filt.cited)
+        payload = _payload(result.question, reply, True, sources, result.kb, cited=filt.cited, query=result.query)
         payload["unsupported"] = unsupported
         yield Data(payload)
 
@@ -254,8 +261,8 @@ def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[
 
 
 def _payload(question: str, reply: str, covered: bool, sources: list[Any], kb: str,
-             cited: list[int] | None = None) -> dict[str, Any]:
+             cited: list[int] | None = None, query: str | None = None) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {"question": question, "answer": reply, "covered": covered, "kb": kb,
+    return {"question": question, "query": query or question, "answer": reply, "covered": covered, "kb": kb,
             "sources": [asdict(s) for s in sources], "cited": cited or []}

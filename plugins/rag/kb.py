@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import UserError
 from assistant.cancel import Cancelled
 from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
 from assistant.events import Data, Error, Event, Notice, Progress
@@ -41,7 +42,7 @@ LOCK_WAIT_SECONDS = 600.0  # a second writer waits this long for the first, then
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
 
-class KbError(Exception):
+class KbError(UserError):
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
