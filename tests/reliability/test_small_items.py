@@ -23,7 +23,7 @@ from assistant.events import Collected
     ("classify", "train", "--data", "x.csv", "--rank", "100000"),
 ])
 def test_numeric_flags_are_bounded_with_the_range_in_the_error(run_cli, args):
-    code, out, err = run_cli(*args)
+    code, _out, err = run_cli(*args)
     assert code == 2 and "must be between" in err, err
     assert err.strip().splitlines()[-1].count("\n") == 0 and "Traceback" not in err
 
