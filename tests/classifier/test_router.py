@@ -23,9 +23,9 @@ UNSEEN = [
 
 
 def test_route_json_batch(intents_home, run_cli):
-    from plugins.classifier.data import INTENTS_FILE
+    from assistant.registry import Registry
 
-    known = {json.loads(line)["text"] for line in INTENTS_FILE.read_text().splitlines()}
+    known = {text for text, _ in Registry.load().intent_examples()}
     assert not known & {text for text, _ in UNSEEN}
     stdin = "\n".join(text for text, _ in UNSEEN) + "\n"
     code, out, err = run_cli("route", "--json", stdin=stdin)
