@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.atomic import atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
-from assistant.cliutil import add_command, json_flag
+from assistant.cliutil import add_command, add_command_group, add_eval_command, json_flag
 from assistant.config import Setting
 from assistant.errors import UserError
 from assistant.events import (
@@ -101,7 +101,7 @@ __all__ = [
     # errors, cancellation
     "UserError", "Cancelled", "CancelToken",
     # options and command line
-    "parse_flags", "add_command", "json_flag",
+    "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
     # config
     "Setting",
     # templates

@@ -202,14 +202,13 @@ class ImagesPlugin(Plugin):
         sample.add_argument("--eta", type=float, help="DDIM eta: 0 deterministic, 1 like DDPM (diffusion)")
         sample.set_defaults(handler=_cli_handler("sample"))
 
-        evaluate = actions.add_parser("eval", parents=[common], help="FID, KID, confidence and class coverage")
-        evaluate.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
-        evaluate.add_argument("--n", type=int, default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
-        evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
-        evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
-        evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
-        evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
-        evaluate.set_defaults(handler=_cli_handler("eval"))
+        from assistant import add_eval_command
+
+        # `assistant eval images MODEL`, and the older spelling `assistant image eval MODEL`, same options
+        for evaluate in (actions.add_parser("eval", parents=[json_flag()], help="FID, KID, confidence and class coverage"),
+                         add_eval_command(subparsers, "images", "FID, KID, confidence and class coverage of an "
+                                          "image model's samples", _cli_handler("eval"))):
+            _add_eval_options(evaluate)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         from plugins.images.checkpoints import checkpoint_path
@@ -227,6 +226,17 @@ class ImagesPlugin(Plugin):
             checks.append({"name": f"{model} checkpoint", "ok": True,
                            "detail": str(path) if path.exists() else f"not trained (assistant image train {model})"})
         return checks
+
+
+def _add_eval_options(evaluate: Any) -> None:
+    evaluate.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
+    evaluate.add_argument("--n", type=int, default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
+    evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
+    evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
+    evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
+    evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
+    evaluate.add_argument("--seed", type=int, help="random seed")
+    evaluate.set_defaults(handler=_cli_handler("eval"))
 
 
 def parse_flags_for(request: Request, flags: dict[str, type]) -> tuple[str, dict[str, Any]]:

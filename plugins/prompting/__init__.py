@@ -162,6 +162,22 @@ class PromptingPlugin(Plugin):
         parser.add_argument("--var", action="append", metavar="NAME=VALUE", help="set a template variable (repeatable)")
         parser.add_argument("--limit", type=int, help="eval: only the first N cases")
 
+        from assistant import add_eval_command
+
+        evaluate = add_eval_command(subparsers, "prompts", "score a prompt template on a cases file (JSON Lines)",
+                                    _cli_eval_prompts,
+                                    description="Score template NAME on CASES.jsonl. Same as the older spelling "
+                                                "`assistant prompt eval NAME CASES.jsonl`.")
+        evaluate.add_argument("name", metavar="NAME", help="template name")
+        evaluate.add_argument("cases", metavar="CASES.jsonl", help="cases file")
+        evaluate.add_argument("--limit", type=int, help="only the first N cases")
+
+
+def _cli_eval_prompts(args: Any, context: Context) -> Iterator[Event]:
+    from plugins.prompting.evaluate import evaluate
+
+    yield from evaluate(context, args.name, args.cases, {}, limit=args.limit, as_json=args.json)
+
 
 def _cli_prompt(args: Any, context: Context) -> Iterator[Event]:
     if args.list:
