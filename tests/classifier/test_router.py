@@ -63,7 +63,7 @@ def test_fallback_answers_while_the_lora_model_trains(home, context, monkeypatch
 
     release = threading.Event()
 
-    def slow_training(home_dir, name, cancel=None):  # stands in for a long run on a slow machine
+    def slow_training(home_dir, name, cancel=None, examples=None):  # stands in for a long run on a slow machine
         while not release.wait(0.05):
             if cancel is not None and cancel.cancelled:
                 return
