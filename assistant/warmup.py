@@ -17,7 +17,10 @@ def warm_up_models(context: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - the router reports its own problems when used
         log.debug("intent router warm-up failed: %s", exc)
     try:
-        if context.config.get("llm.backend") in ("local", "smollm2", "llamacpp"):
+        from assistant.llm.backends import backends
+
+        backend = backends().get(context.config.get("llm.backend"))
+        if backend is not None and backend.preload:
             from assistant.llm import preload
 
             preload(context)

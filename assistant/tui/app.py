@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input
 
 from assistant.errors import one_line
-from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
+from assistant.events import Control, Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.router import MAX_INPUT_CHARS, dispatch, split_command
 from assistant.sanitize import safe_url, sanitize
@@ -383,19 +383,25 @@ class ChatApp(App[None]):
             if reply is not None and event.message == "cancelled":
                 reply.cancelled = True
             await self._add_to_reply(NoticeLine(event.level, event.message))
+        elif isinstance(event, Control):
+            await self._handle_control(event)
         elif isinstance(event, Data):
             await self._handle_data(event.obj)
 
-    async def _handle_data(self, obj: Any) -> None:
-        action = obj.get("action") if isinstance(obj, dict) else None
-        if action == "session":
+    async def _handle_control(self, event: Control) -> None:
+        """What a plugin asks of the front end itself; unknown actions are ignored."""
+        if event.action == "clear":
+            self.context.session_id = self.context.sessions.new_session() if self.context.sessions else None
+        if event.action in ("session", "clear"):
             self._reply = None
             await self._show_session()
-        elif action == "quit":
+        elif event.action == "quit":
             await self.action_quit()
-        elif action in ("model", "export"):
+        elif event.action in ("model", "kb", "status"):
             self._refresh_status()
-        elif self._reply is not None:
+
+    async def _handle_data(self, obj: Any) -> None:
+        if self._reply is not None:
             import json
 
             try:

