@@ -132,6 +132,13 @@ class ErrorLine(Static):
         super().__init__(RichText("✗ " + error.line()), classes="error-line")
 
 
+class DataLine(MarkdownText):
+    """A result payload drawn for people: one compact line or a small table."""
+
+    def __init__(self, markdown: str) -> None:
+        super().__init__(markdown, classes="data-line")
+
+
 class NoticeLine(Static):
     def __init__(self, level: str, message: str) -> None:
         super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
@@ -193,6 +200,7 @@ class Reply(Vertical):
         self.sources: list[Source] = []
         self.images: list[dict[str, str]] = []
         self.errors: list[str] = []
+        self.data: list[str] = []  # result payloads as drawn (Markdown), saved with the reply
         self.cancelled = False
         self._block = None  # the Markdown widget being streamed into
         self._stream = None
@@ -256,10 +264,12 @@ class SourcesPanel(Vertical):
             RichText(f"for: {question[:60]}{'…' if len(question) > 60 else ''}") if question else "")
         options = self.query_one(OptionList)
         options.clear_options()
-        for i, s in enumerate(self.sources, 1):
+        from assistant.present import relevance
+
+        for i, (s, (words, bar)) in enumerate(zip(self.sources, relevance([s.score for s in self.sources])), 1):
             where = RichText(f"[{i}] ", style="bold")
             where.append(short_location(s))
-            where.append(f"  {s.score:.2f}", style="dim")
+            where.append(f"  {bar} {words}", style="dim")
             if s.heading:
                 # The innermost heading says most; the modal shows the whole path.
                 where.append("\n    " + s.heading.split(" > ")[-1].strip(), style="italic")
@@ -278,14 +288,16 @@ class SourceScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q", "dismiss_screen", "close")]
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, relevance: str = "") -> None:
         super().__init__()
         self.source = source
+        self.relevance = relevance  # e.g. "best match", relative to the other passages of the answer
 
     def compose(self) -> ComposeResult:
         with Vertical(id="source-dialog"):
             yield Label(RichText(self.source.label()), id="source-where")
-            yield Label(RichText(f"score {self.source.score:.3f} · {self.source.source}", style="dim"))
+            where = f"{self.relevance} · {self.source.source}" if self.relevance else self.source.source
+            yield Label(RichText(where, style="dim"))
             with VerticalScroll(id="source-body"):
                 yield Static(self._numbered(), id="source-text")
             yield Label("Escape closes", classes="dim-hint")
@@ -309,33 +321,108 @@ class SourceScreen(ModalScreen[None]):
 
 # -- progress and status ------------------------------------------------------------
 class ProgressPanel(Vertical):
-    """One labelled bar per Progress label; a bar goes when its work is done."""
+    """One labelled bar per task; a bar goes when its work is done.
+
+    A label "task · detail" (e.g. "indexing the notes · about 20 s left")
+    updates the bar of "task" and shows the detail beside it.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bars: dict[str, ProgressBar] = {}
+        self.labels: dict[str, Label] = {}
 
     async def update_progress(self, event: Progress) -> None:
+        key = event.label.split(" · ")[0]
         finished = event.total is not None and event.done >= event.total
-        bar = self.bars.get(event.label)
+        bar = self.bars.get(key)
         if finished:
             if bar is not None:
-                del self.bars[event.label]
+                del self.bars[key]
+                self.labels.pop(key, None)
                 await bar.parent.remove()
             self.display = bool(self.bars)
             return
         if bar is None:
             bar = ProgressBar(total=event.total, show_eta=False)
-            self.bars[event.label] = bar
-            row = Vertical(Label(RichText(event.label), classes="progress-label"), bar, classes="progress-row")
+            self.bars[key] = bar
+            self.labels[key] = Label(RichText(event.label), classes="progress-label")
+            row = Vertical(self.labels[key], bar, classes="progress-row")
             await self.mount(row)
             self.display = True
+        else:
+            self.labels[key].update(RichText(event.label))
         bar.update(total=event.total, progress=event.done)
 
     async def clear(self) -> None:
         self.bars.clear()
         await self.remove_children()
         self.display = False
+
+
+class Welcome(Static):
+    """The empty conversation: things to try and the state of the models."""
+
+    TRY = (
+        ("a course question", "What is mode collapse in a GAN and how can I tell if my GAN has it?"),
+        ("a follow-up", "How do I fix it?"),
+        ("a prompt technique", "/cot A bus leaves at 9:40 and the trip takes 95 minutes. When does it arrive?"),
+        ("an image", "draw 16 sevens"),
+        ("your history", "/find mode collapse   ·   /copy   ·   /retry"),
+    )
+
+    def __init__(self, context, session_id: int | None) -> None:
+        from assistant.warmup import model_states
+
+        text = RichText()
+        text.append(f"New conversation #{session_id}\n\n" if session_id is not None else "New conversation\n\n",
+                    style="bold")
+        text.append("Things to try\n", style="bold")
+        for what, example in self.TRY:
+            text.append(f"  {what:<20}", style="dim")
+            text.append(example + "\n")
+        text.append("\nModels\n", style="bold")
+        for part, state in model_states(context):
+            text.append(f"  {part:<26}", style="dim")
+            text.append(state + "\n")
+        text.append("\nType / for commands, /help for all of them; Ctrl+P opens the command palette.", style="dim")
+        super().__init__(text, classes="welcome")
+
+
+class FindScreen(ModalScreen):
+    """/find results across all conversations; Enter jumps to one."""
+
+    BINDINGS = [Binding("escape", "dismiss_screen", "close")]
+
+    def __init__(self, words: str, found: list) -> None:
+        super().__init__()
+        self.words = words
+        self.found = found
+
+    def compose(self) -> ComposeResult:
+        import time
+
+        with Vertical(id="find-dialog"):
+            yield Label(RichText(f"{len(self.found)} message(s) with “{self.words}” · Enter opens one, "
+                                 "Escape closes", style="bold"))
+            options = OptionList(id="find-list")
+            for hit in self.found:
+                line = RichText(f"#{hit.session_id} ", style="bold")
+                line.append(f"{hit.title[:40]} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.created))}\n",
+                            style="dim")
+                line.append(("you: " if hit.role == "user" else "reply: ") + hit.snippet)
+                options.add_option(Option(line))
+            yield options
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.found[event.option_index])
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
 
 
 class StatusLine(Static):
