@@ -21,6 +21,7 @@ LABELS = {
     "epochs_done": "epochs", "seconds": "s", "final_loss": "final loss", "macro_f1": "macro F1",
     "trainable_share": "trainable", "train_seconds": "training s", "kb": "KB",
 }
+PATH_KEYS = {"path", "npy", "checkpoint", "out"}
 TITLES = {"sample": "sampled", "train": "trained", "classifier_trained": "classifier trained",
           "classifier_merged": "classifier merged", "kb-remove": "knowledge base removed"}
 
@@ -55,7 +56,8 @@ def data_line(obj: dict[str, Any]) -> str:
     title = TITLES.get(str(obj.get("action", "")), "")
     if title:
         parts.append(title + (f" {obj['model']}" if isinstance(obj.get("model"), str) else ""))
-    for key, value in obj.items():
+    # Where things were saved goes last: the figures are what a student reads first.
+    for key, value in sorted(obj.items(), key=lambda kv: kv[0] in PATH_KEYS):
         if key in HIDDEN_KEYS or value is None or (key == "model" and title):
             continue
         if isinstance(value, (list, dict)) and not value:

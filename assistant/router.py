@@ -19,6 +19,9 @@ INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "clas
 MAX_INPUT_CHARS = 200_000
 # Intents that act (draw, train, index) rather than answer: a follow-up question does not repeat them.
 ACTION_INTENTS = {"image_sample", "image_train", "ingest", "classify"}
+# A follow-up leaves the last plugin only for another plugin's intent at this confidence or more
+# (the classifier reads "and the second one?" as `reason` at 0.61, "how do I fix it?" as `help` at 0.97).
+FOLLOW_UP_OVERRIDE = 0.8
 LAST_ROUTE = "last_route"  # context.state key: (plugin, command, intent) of the last answer
 
 
@@ -74,7 +77,7 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}
-    follow = follow_up(text, context, history, intent, slots)
+    follow = follow_up(text, context, history, intent, confidence)
     if follow is not None:
         follow.notices[:0] = notices
         return follow
@@ -94,7 +97,7 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
 
 
 def follow_up(text: str, context: Context, history: list[dict[str, str]], intent: str,
-              slots: dict[str, Any]) -> Route | None:
+              confidence: float) -> Route | None:
     """A message continuing the previous topic stays with the plugin that answered last.
 
     "How do I fix it?" after an answer about mode collapse goes back to that
@@ -116,8 +119,9 @@ def follow_up(text: str, context: Context, history: list[dict[str, str]], intent
     wanted = registry.plugin_for_intent(intent)
     if wanted is not None and wanted[0] is plugin and intent not in ("ask", "help"):
         return None  # the same plugin, asked for something specific ("draw them again"): route as usual
-    if intent not in ("ask", "help") and intent not in (last_intent, None) and wanted is not None:
-        return None  # clearly another plugin's work
+    if (intent not in ("ask", "help") and intent not in (last_intent, None) and wanted is not None
+            and confidence >= FOLLOW_UP_OVERRIDE):
+        return None  # clearly another plugin's work ("now draw it as a picture")
     if last_intent in ACTION_INTENTS:
         found = registry.plugin_for_intent("ask")
         if found is None:
