@@ -24,12 +24,13 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, TextArea
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.router import LAST_ROUTE, MAX_INPUT_CHARS, dispatch, parse_flags, split_command
 from assistant.tui.commands import ChatCommandsPlugin, code_blocks, parse_copy
+from assistant.tui.palette import CommandsProvider
 from assistant.warmup import LOCAL_BACKENDS, WarmUp
 from assistant.tui.widgets import (
     CommandHints,
@@ -62,14 +63,16 @@ _DONE = object()  # end-of-action marker in the event queue
 class ChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "course assistant"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True  # Ctrl+P: every command, searchable (assistant/tui/palette.py)
+    COMMANDS = App.COMMANDS | {CommandsProvider}
+    # Every binding has an id, so `[tui.keys]` in config.toml can rebind it (see docs/tui.md).
     BINDINGS = [
-        Binding("escape", "cancel", "cancel", priority=False),
-        Binding("ctrl+c", "interrupt", "quit (twice)", priority=True, show=False),
-        Binding("ctrl+q", "quit", "quit", priority=True),
-        Binding("f2", "toggle_sources", "sources"),
-        Binding("pageup", "scroll_conversation(-1)", "scroll up", show=False),
-        Binding("pagedown", "scroll_conversation(1)", "scroll down", show=False),
+        Binding("escape", "cancel", "cancel", id="chat.cancel", priority=False),
+        Binding("ctrl+c", "interrupt", "copy / cancel / quit", id="chat.interrupt", priority=True, show=False),
+        Binding("ctrl+q", "quit", "quit", id="chat.quit", priority=True),
+        Binding("f2", "toggle_sources", "sources", id="chat.sources"),
+        Binding("pageup", "scroll_conversation(-1)", "scroll up", id="chat.scroll_up", show=False),
+        Binding("pagedown", "scroll_conversation(1)", "scroll down", id="chat.scroll_down", show=False),
     ]
 
     def __init__(self, context: Context, warm_up: bool = False, **kwargs: Any) -> None:
@@ -126,6 +129,7 @@ class ChatApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._apply_look()
         self._open_session()
         self.query_one("#sources").display = False
         self.query_one("#progress").display = False
@@ -139,6 +143,25 @@ class ChatApp(App[None]):
         if self._warm_up:
             # After the first frame: the prompt is usable while models load.
             self.set_timer(0.5, self._start_warm_up)
+
+    def _apply_look(self) -> None:
+        """`[tui] theme` and `[tui.keys]` from config.toml; a bad value is a notice, never fatal."""
+        config = self.context.config
+        theme = str(config.get("tui.theme", "") or "")
+        if theme:
+            if theme in self.available_themes:
+                self.theme = theme
+            else:
+                self._startup_notices.append(f"unknown theme {theme!r} in config.toml; choose one of "
+                                             + ", ".join(sorted(self.available_themes)))
+        keys = config.get("tui.keys", {}) or {}
+        if isinstance(keys, dict) and keys:
+            known = {b.id.split(".", 1)[1] for b in [*self.BINDINGS, *PromptInput.BINDINGS] if getattr(b, "id", None)}
+            unknown = sorted(k for k in keys if k not in known)
+            if unknown:
+                self._startup_notices.append(f"unknown key action(s) {', '.join(unknown)} in [tui.keys]; "
+                                             f"known: {', '.join(sorted(known))}")
+            self.set_keymap({f"chat.{k}": str(v) for k, v in keys.items() if k in known})
 
     def _start_warm_up(self) -> None:
         self.warmup = WarmUp(self.context, report=self._warm_report).start()
@@ -239,7 +262,7 @@ class ChatApp(App[None]):
             widgets.append(NoticeLine("info", f"{start} earlier messages not shown; /export saves them all"))
         messages = messages[start:start + RESUME_MESSAGES]
         prompt = self.query_one(PromptInput)
-        if not prompt.history:  # Up recalls what was asked in the resumed conversation too
+        if not prompt.past_inputs:  # Up recalls what was asked in the resumed conversation too
             for m in messages:
                 if m.role == "user" and len(m.content) <= 10_000:
                     prompt.remember(m.content)
@@ -310,10 +333,10 @@ class ChatApp(App[None]):
         )
 
     # -- input ---------------------------------------------------------------------
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one(CommandHints).show_for(event.value)
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.query_one(CommandHints).show_for(event.text_area.text)
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         prompt = self.query_one(PromptInput)
         line = event.value
         if not line.strip():

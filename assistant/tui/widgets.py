@@ -16,8 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label, OptionList, ProgressBar, Static
+from textual.widgets import Label, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
@@ -34,51 +33,90 @@ def shorten_for_display(text: str, limit: int = MAX_DISPLAY_CHARS) -> str:
 
 
 # -- input -----------------------------------------------------------------------
-class PromptInput(Input):
-    """One-line prompt with shell-like history on the up/down arrows."""
+class PromptInput(TextArea):
+    """The prompt: several lines, Enter sends, Shift+Enter or Ctrl+J adds a line.
+
+    Up/Down walk through earlier inputs from the first/last line (inside a
+    multi-line draft they move the cursor); a command being typed is completed
+    inline (the right arrow accepts it); a paste keeps its lines.
+    """
 
     BINDINGS = [
+        Binding("enter", "submit", "send", id="chat.send", priority=True, show=False),
+        Binding("shift+enter,ctrl+j", "newline", "new line", id="chat.newline", priority=True, show=False),
         Binding("up", "history(-1)", "previous input", show=False),
         Binding("down", "history(1)", "next input", show=False),
     ]
 
-    def __init__(self, commands: Iterable[str], **kwargs) -> None:
-        names = ["/" + name for name in commands]
-        super().__init__(suggester=SuggestFromList(names, case_sensitive=False), **kwargs)
-        self.history: list[str] = []
+    class Submitted(Message):
+        def __init__(self, prompt: "PromptInput", value: str) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.value = value
+
+    def __init__(self, commands: Iterable[str], placeholder: str = "", **kwargs) -> None:
+        super().__init__(placeholder=placeholder, soft_wrap=True, tab_behavior="focus", **kwargs)
+        self.commands = sorted("/" + name for name in commands)
+        self.past_inputs: list[str] = []  # not `history`: TextArea keeps its undo history there
         self._cursor = 0  # index into history; len(history) means "the line being typed"
         self._draft = ""
 
+    @property
+    def value(self) -> str:
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    @property
+    def _suggestion(self) -> str:
+        """The whole suggested line (what the right arrow completes to)."""
+        return self.text + self.suggestion if self.suggestion else ""
+
+    def update_suggestion(self) -> None:
+        typed = self.text
+        if typed.startswith("/") and " " not in typed and "\n" not in typed and len(typed) > 1:
+            match = next((c for c in self.commands if c.lower().startswith(typed.lower()) and c != typed), "")
+            self.suggestion = match[len(typed):] if match else ""
+        else:
+            self.suggestion = ""
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
     def remember(self, line: str) -> None:
-        if line and (not self.history or self.history[-1] != line):
-            self.history.append(line)
-        self._cursor = len(self.history)
+        if line and (not self.past_inputs or self.past_inputs[-1] != line):
+            self.past_inputs.append(line)
+        self._cursor = len(self.past_inputs)
         self._draft = ""
 
     def action_history(self, step: int) -> None:
-        if not self.history:
+        row = self.cursor_location[0]
+        inside = (step < 0 and row > 0) or (step > 0 and row < self.document.line_count - 1)
+        if inside or not self.past_inputs:  # a multi-line draft: move the cursor as usual
+            self.action_cursor_up() if step < 0 else self.action_cursor_down()
             return
-        if self._cursor == len(self.history):
+        if self._cursor == len(self.past_inputs):
             self._draft = self.value
-        self._cursor = max(0, min(len(self.history), self._cursor + step))
-        self.value = self.history[self._cursor] if self._cursor < len(self.history) else self._draft
-        self.cursor_position = len(self.value)
+        self._cursor = max(0, min(len(self.past_inputs), self._cursor + step))
+        self.value = self.past_inputs[self._cursor] if self._cursor < len(self.past_inputs) else self._draft
 
-    def _on_paste(self, event: events.Paste) -> None:
-        # Input keeps only the first line of a paste; keep all of it on one line.
+    async def _on_paste(self, event: events.Paste) -> None:
         event.stop()
-        event.prevent_default()  # Input's own handler would paste the first line again
-        if event.text:
-            line = " ".join(part.strip() for part in event.text.splitlines() if part.strip())
-            if len(line) + len(self.value) > MAX_INPUT_CHARS:
-                # Editing a huge one-line value is slow; the router would refuse it anyway.
-                self.notify(f"paste of {len(line):,} characters not inserted: the limit is {MAX_INPUT_CHARS:,}; "
-                            "save it to a file and use /ingest PATH", severity="error", timeout=8)
-                return
-            if self.selection.is_empty:
-                self.insert_text_at_cursor(line)
-            else:
-                self.replace(line, *self.selection)
+        event.prevent_default()  # TextArea's own handler would insert it a second time
+        if len(event.text) + len(self.text) > MAX_INPUT_CHARS:
+            # Editing a huge value is slow; the router would refuse it anyway.
+            self.notify(f"paste of {len(event.text):,} characters not inserted: the limit is {MAX_INPUT_CHARS:,}; "
+                        "save it to a file and use /ingest PATH", severity="error", timeout=8)
+            return
+        result = self._replace_via_keyboard(event.text, *self.selection)  # its lines are kept
+        if result:
+            self.move_cursor(result.end_location)
 
 
 class CommandHints(Static):

@@ -178,3 +178,33 @@ async def test_welcome_lists_things_to_try_and_the_models(home):
         assert "draw 16 sevens" in text and "/cot" in text and "mode collapse" in text
         assert "course notes" in text and "not indexed yet" in text and "language model (local)" in text
         assert user_messages(app) == []
+
+
+async def test_theme_keymap_and_command_palette_come_from_config(home):
+    (home / "config.toml").write_text('[tui]\ntheme = "nord"\n[tui.keys]\nsources = "f3"\nnewline = "ctrl+n"\n'
+                                      'bogus = "f9"\n', encoding="utf-8")
+    app = make_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(app, pilot, "what is mode collapse?")
+        assert app.theme == "nord"
+        assert any("unknown key action(s) bogus" in n for n in lines_of(app, NoticeLine))
+        panel = app.query_one(SourcesPanel)
+        assert panel.display
+        await pilot.press("f3")
+        assert not panel.display
+        prompt = app.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press("a", "ctrl+n", "b")
+        assert prompt.value == "a\nb"
+        prompt.value = ""
+        # Ctrl+P: the palette lists the plugins' commands; choosing one fills the prompt.
+        from textual.command import CommandPalette
+
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"retry")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert prompt.value == "/retry "
