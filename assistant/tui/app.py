@@ -26,9 +26,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, TextArea
 
+from assistant.errors import one_line
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
-from assistant.router import LAST_ROUTE, MAX_INPUT_CHARS, dispatch, parse_flags, split_command
+from assistant.options import parse_flags
+from assistant.router import LAST_ROUTE, MAX_INPUT_CHARS, dispatch, split_command
+from assistant.sanitize import safe_url, sanitize
 from assistant.tui.commands import ChatCommandsPlugin, code_blocks, parse_copy
 from assistant.tui.palette import CommandsProvider
 from assistant.warmup import LOCAL_BACKENDS, WarmUp
@@ -98,10 +101,23 @@ class ChatApp(App[None]):
         self._shown_seconds = -1
         self.show_raw = False  # /debug: raw JSON of result payloads as well
         self._retry_of: Any = None  # the reply that the running /retry regenerates
-        self._restore_backend: str | None = None  # /retry --model: the backend to go back to
+        self._restore_backend: tuple | None = None  # /retry --model: (the override to go back to,)
         self.warmup: WarmUp | None = None  # the first run's background steps
         self._warm_queue: deque = deque()
         self._upgrade = False  # a reply was quoted while the model loaded: regenerate it when ready
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Toasts show text as written: exception text is never read as markup (`[/]` would crash it)."""
+        super().notify(sanitize(str(message)), title=sanitize(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Links in replies (clicked by the user) open only when they are http(s)."""
+        if not safe_url(url):
+            self.notify(f"link not opened: only http and https links open ({url[:80]})", severity="warning")
+            return
+        super().open_url(url, new_tab=new_tab)
 
     @property
     def busy(self) -> bool:
@@ -154,14 +170,12 @@ class ChatApp(App[None]):
             else:
                 self._startup_notices.append(f"unknown theme {theme!r} in config.toml; choose one of "
                                              + ", ".join(sorted(self.available_themes)))
-        keys = config.get("tui.keys", {}) or {}
-        if isinstance(keys, dict) and keys:
-            known = {b.id.split(".", 1)[1] for b in [*self.BINDINGS, *PromptInput.BINDINGS] if getattr(b, "id", None)}
-            unknown = sorted(k for k in keys if k not in known)
-            if unknown:
-                self._startup_notices.append(f"unknown key action(s) {', '.join(unknown)} in [tui.keys]; "
-                                             f"known: {', '.join(sorted(known))}")
-            self.set_keymap({f"chat.{k}": str(v) for k, v in keys.items() if k in known})
+        # [tui.keys] in config.toml: action = "key" (unknown actions are reported with the config's other problems).
+        ids = [b.id for b in [*self.BINDINGS, *PromptInput.BINDINGS] if getattr(b, "id", None)]
+        keymap = {i: str(config.get(f"tui.keys.{i.split('.', 1)[1]}", "") or "") for i in ids}
+        keymap = {i: keys for i, keys in keymap.items() if keys}
+        if keymap:
+            self.set_keymap(keymap)
 
     def _start_warm_up(self) -> None:
         self.warmup = WarmUp(self.context, report=self._warm_report).start()
@@ -427,7 +441,7 @@ class ChatApp(App[None]):
                                    "the model's answer follows here when it is ready"))
                 self._upgrade = True
         except Exception as exc:  # noqa: BLE001 - the router already catches plugin errors
-            put(Error(f"internal error: {exc}"))
+            put(Error(f"internal error: {one_line(exc)}"))
         finally:
             put(_DONE)
 
@@ -556,7 +570,11 @@ class ChatApp(App[None]):
         finally:
             self._retry_of = None
             if self._restore_backend is not None:  # /retry --model is for that one reply
-                self.context.config.set("llm.backend", self._restore_backend, save=False)
+                (previous,) = self._restore_backend
+                if previous is None:
+                    self.context.config.overrides.pop("llm.backend", None)
+                else:
+                    self.context.config.override("llm.backend", previous)
                 self.context.drop_service("llm")
                 self._restore_backend = None
             self._busy = False
@@ -761,8 +779,9 @@ class ChatApp(App[None]):
             raise ValueError("the last question has no reply to regenerate; ask it again")
         history = [{"role": m.role, "content": m.content} for m in messages[:last_user]][-20:]
         if backend is not None:
-            self._restore_backend = self.context.config.get("llm.backend")
-            self.context.config.set("llm.backend", backend, save=False)
+            # For this reply only: the override (if any) is put back when it ends; config.toml is never written.
+            self._restore_backend = (self.context.config.overrides.get("llm.backend"),)
+            self.context.config.override("llm.backend", backend)
             self.context.drop_service("llm")
         await self._start_action(messages[last_user].content, history=history, retry_of=reply)
 

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
 from assistant.router import MAX_INPUT_CHARS
+from assistant.sanitize import sanitize, sanitize_markdown
 
 # A user message longer than this is shown cut (it is still sent in full).
 MAX_DISPLAY_CHARS = 4_000
@@ -157,7 +158,7 @@ class MarkdownText(Static):
     def __init__(self, source: str, **kwargs) -> None:
         from rich.markdown import Markdown as RichMarkdown
 
-        super().__init__(RichMarkdown(source), **kwargs)
+        super().__init__(RichMarkdown(sanitize_markdown(source)), **kwargs)
         self.source = source
 
 
@@ -167,7 +168,7 @@ class UserMessage(MarkdownText):
 
 class ErrorLine(Static):
     def __init__(self, error: Error) -> None:
-        super().__init__(RichText("✗ " + error.line()), classes="error-line")
+        super().__init__(RichText("✗ " + sanitize(error.line())), classes="error-line")
 
 
 class DataLine(MarkdownText):
@@ -179,7 +180,7 @@ class DataLine(MarkdownText):
 
 class NoticeLine(Static):
     def __init__(self, level: str, message: str) -> None:
-        super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
+        super().__init__(RichText(f"· {sanitize(message)}"), classes=f"notice-line {level}")
 
 
 def short_location(source: Source) -> str:
@@ -196,7 +197,7 @@ class SourcesLine(Static):
 
     def __init__(self, sources: list[Source]) -> None:
         text = RichText("sources: ", style="bold")
-        text.append("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1)))
+        text.append(sanitize("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1))))
         text.append("  (Tab to the panel to read them)", style="dim italic")
         super().__init__(text, classes="sources-line")
 
@@ -226,7 +227,7 @@ class ImageBlock(Vertical):
         if picture is not None:
             yield picture
         caption = f"{self.caption} — {self.path}" if self.caption else self.path
-        yield Label(RichText(caption), classes="caption")
+        yield Label(RichText(sanitize(caption)), classes="caption")
 
 
 class Reply(Vertical):
@@ -254,7 +255,7 @@ class Reply(Vertical):
             self._block = Markdown(classes="reply-text")
             await self.mount(self._block)
             self._stream = Markdown.get_stream(self._block)
-        await self._stream.write(chunk)
+        await self._stream.write(sanitize(chunk))  # text_parts keep the raw reply
 
     async def close_block(self) -> None:
         """End the current text block (before a picture, at the end of the turn)."""
@@ -299,18 +300,18 @@ class SourcesPanel(Vertical):
         self.sources = list(sources)
         question = " ".join(question.split())
         self.query_one("#sources-for", Label).update(
-            RichText(f"for: {question[:60]}{'…' if len(question) > 60 else ''}") if question else "")
+            RichText(sanitize(f"for: {question[:60]}{'…' if len(question) > 60 else ''}")) if question else "")
         options = self.query_one(OptionList)
         options.clear_options()
         from assistant.present import relevance
 
         for i, (s, (words, bar)) in enumerate(zip(self.sources, relevance([s.score for s in self.sources])), 1):
             where = RichText(f"[{i}] ", style="bold")
-            where.append(short_location(s))
+            where.append(sanitize(short_location(s)))
             where.append(f"  {bar} {words}", style="dim")
             if s.heading:
                 # The innermost heading says most; the modal shows the whole path.
-                where.append("\n    " + s.heading.split(" > ")[-1].strip(), style="italic")
+                where.append("\n    " + sanitize(s.heading.split(" > ")[-1].strip()), style="italic")
             options.add_option(Option(where, id=f"source-{i}"))
         if self.sources:
             options.highlighted = 0
@@ -333,9 +334,9 @@ class SourceScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="source-dialog"):
-            yield Label(RichText(self.source.label()), id="source-where")
+            yield Label(RichText(sanitize(self.source.label())), id="source-where")
             where = f"{self.relevance} · {self.source.source}" if self.relevance else self.source.source
-            yield Label(RichText(where, style="dim"))
+            yield Label(RichText(sanitize(where), style="dim"))
             with VerticalScroll(id="source-body"):
                 yield Static(self._numbered(), id="source-text")
             yield Label("Escape closes", classes="dim-hint")
@@ -350,7 +351,7 @@ class SourceScreen(ModalScreen[None]):
             if n > first:
                 text.append("\n")
             text.append(f"{n:>5} │ ", style="dim")
-            text.append(line)
+            text.append(sanitize(line))
         return text
 
     def action_dismiss_screen(self) -> None:
@@ -384,12 +385,12 @@ class ProgressPanel(Vertical):
         if bar is None:
             bar = ProgressBar(total=event.total, show_eta=False)
             self.bars[key] = bar
-            self.labels[key] = Label(RichText(event.label), classes="progress-label")
+            self.labels[key] = Label(RichText(sanitize(event.label)), classes="progress-label")
             row = Vertical(self.labels[key], bar, classes="progress-row")
             await self.mount(row)
             self.display = True
         else:
-            self.labels[key].update(RichText(event.label))
+            self.labels[key].update(RichText(sanitize(event.label)))
         bar.update(total=event.total, progress=event.done)
 
     async def clear(self) -> None:

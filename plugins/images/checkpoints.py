@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from assistant import UserError
+
 FORMAT = "course-assistant/images-checkpoint"
 VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_NAME = "history.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
 
 

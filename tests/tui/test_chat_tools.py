@@ -187,7 +187,7 @@ async def test_theme_keymap_and_command_palette_come_from_config(home):
     async with app.run_test(size=(120, 40)) as pilot:
         await send(app, pilot, "what is mode collapse?")
         assert app.theme == "nord"
-        assert any("unknown key action(s) bogus" in n for n in lines_of(app, NoticeLine))
+        assert any("tui.keys.bogus" in p for p in app.context.config.problems())
         panel = app.query_one(SourcesPanel)
         assert panel.display
         await pilot.press("f3")
