@@ -173,7 +173,10 @@ async def test_ctrl_c_copies_a_selection_and_keeps_cancel_otherwise(home):
 async def test_welcome_lists_things_to_try_and_the_models(home):
     app = make_app(home)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.1)
+        for _ in range(100):  # drawn just after the first frame
+            await pilot.pause(0.05)
+            if app.query(Welcome):
+                break
         text = str(app.query_one(Welcome).content)
         assert "draw 16 sevens" in text and "/cot" in text and "mode collapse" in text
         assert "course notes" in text and "not indexed yet" in text and "language model (local)" in text
