@@ -192,3 +192,48 @@ class SessionStore:
             if m.meta.get("sources"):
                 lines.append("")
         return "\n".join(lines)
+
+
+# -- command line: `assistant sessions search WORDS` -----------------------------------
+def add_sessions_cli(subparsers: Any) -> None:
+    from assistant.cliutil import json_flag
+
+    parser = subparsers.add_parser("sessions", help="saved chat conversations: search them",
+                                   description="Saved chat conversations (sessions.sqlite3 in the state directory).")
+    actions = parser.add_subparsers(dest="sessions_action", metavar="ACTION", required=True)
+    search = actions.add_parser("search", parents=[json_flag()], help="full-text search over every conversation",
+                                description="Messages containing all WORDS (the last one also as a prefix), best "
+                                            "first. In the chat, /find WORDS does the same and opens the message.")
+    search.add_argument("words", nargs="+", metavar="WORDS")
+    search.add_argument("--limit", type=int, default=20, help="at most this many messages (default 20)")
+    search.set_defaults(handler=_cli_search)
+
+
+def _cli_search(args: Any, context: Any):
+    from assistant.events import Data, Error, Text
+
+    if args.limit < 1:
+        yield Error("--limit must be at least 1")
+        return
+    path = context.config.sessions_db
+    if not path.exists():
+        yield Error("no saved conversations yet", "open the chat with `assistant` first")
+        return
+    store = SessionStore(path)
+    try:
+        found = store.search(" ".join(args.words), limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        for hit in found:
+            yield Data({"session": hit.session_id, "message": hit.message_id, "role": hit.role,
+                        "title": hit.title, "snippet": hit.snippet, "created": hit.created})
+        return
+    if not found:
+        yield Text(f"nothing found for {' '.join(args.words)!r}\n")
+        return
+    for hit in found:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created))
+        who = "you" if hit.role == "user" else "reply"
+        yield Text(f"#{hit.session_id} {stamp} {hit.title[:40]!r}\n    {who}: {hit.snippet}\n")
+    yield Text("Open one in the chat with /sessions ID, or /find WORDS to jump to the message.\n")

@@ -211,3 +211,26 @@ async def test_theme_keymap_and_command_palette_come_from_config(home):
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert prompt.value == "/retry "
+
+
+def test_sessions_search_on_the_command_line(home, run_cli):
+    from assistant.sessions import SessionStore
+
+    store = SessionStore(home / "sessions.sqlite3")
+    first = store.new_session()
+    store.add_message(first, "user", "What is mode collapse in a GAN?")
+    store.add_message(first, "assistant", "The generator keeps producing a few kinds of digits.")
+    second = store.new_session()
+    store.add_message(second, "user", "Why does DDIM need fewer steps?")
+    store.close()
+    code, out, err = run_cli("sessions", "search", "generator", "digits")
+    assert code == 0, err
+    assert f"#{first}" in out and "«generator»" in out and f"#{second}" not in out
+    code, out, _ = run_cli("sessions", "search", "DDIM", "--json")
+    import json
+
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["session"] for r in rows] == [second] and rows[0]["role"] == "user"
+    # FTS5 syntax in the words is taken as words, never as a query.
+    code, out, err = run_cli("sessions", "search", 'mode" OR "x', "NEAR(")
+    assert code == 0, err
