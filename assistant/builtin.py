@@ -127,6 +127,9 @@ class CorePlugin(Plugin):
     def add_cli(self, subparsers: Any) -> None:
         add_command(subparsers, "plugins", "list installed plugins, their commands and intents", _cli_plugins)
         add_command(subparsers, "doctor", "check Python, packages, models, state directory and LLM backends", _cli_doctor)
+        from assistant.sessions import add_sessions_cli
+
+        add_sessions_cli(subparsers)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         checks = []

@@ -114,8 +114,11 @@ class CliRenderer:
                 else:
                     self._end_progress()
                     self._end_line()
-                    obj = event.obj
-                    self.out.write(sanitize(obj if isinstance(obj, str) else json.dumps(obj, indent=2, default=to_jsonable, ensure_ascii=False)) + "\n")
+                    from assistant.present import describe_data
+
+                    shown = describe_data(event.obj)  # for people; --json has the raw payload
+                    if shown.strip():
+                        self.out.write(sanitize(shown) + "\n")
             elif isinstance(event, Text):
                 text.append(event.delta)
                 if not self.as_json:
@@ -128,9 +131,12 @@ class CliRenderer:
                 sources.extend(event_to_dict(event)["sources"])
                 if not self.as_json and event.sources:
                     self._end_progress()
+                    from assistant.present import relevance
+
                     self.out.write("\n\nSources:\n")
-                    for i, src in enumerate(event.sources, 1):
-                        self.out.write(f"  [{i}] {sanitize(src.label())}  score {src.score:.3f}\n")
+                    shown = relevance([src.score for src in event.sources])
+                    for i, (src, (words, bar)) in enumerate(zip(event.sources, shown), 1):
+                        self.out.write(f"  [{i}] {sanitize(src.label())}  {bar} {words}\n")
                     self._line_open = False
             elif isinstance(event, Image):
                 images.append({"path": event.path, "caption": event.caption})
