@@ -159,6 +159,7 @@ def _folder(path: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, dic
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
+    root = root.resolve()  # recorded in the checkpoint: `image eval` may run from another directory
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOLDER_IMAGES]
     images, labels, skipped = [], [], 0
     prepared: dict[str, int] = {}
