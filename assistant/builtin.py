@@ -128,7 +128,7 @@ class CorePlugin(Plugin):
             target = Path(arg).expanduser() if arg else context.config.outputs_dir / f"session-{context.session_id}.md"
             from assistant.atomic import atomic_write_text
 
-            atomic_write_text(target, store.export_markdown(context.session_id))
+            atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)))
             yield Notice("info", f"conversation saved to {target}")
             yield Data({"action": "export", "path": str(target)})
 

@@ -50,8 +50,10 @@ def make_context(args: argparse.Namespace, registry):
 
     config = Config(resolve_home(args.home))
     if getattr(args, "model", None):
-        config.set("llm.backend", args.model, save=False)
+        config.override("llm.backend", args.model)  # this run only, never saved
     context = Context(config, registry)
+    for line in config.problems():
+        print(f"warning: {line}", file=sys.stderr)
     context.state["debug"] = bool(args.debug)
     return context
 
@@ -79,11 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line unless --debug
+    except Exception as exc:  # noqa: BLE001 - one line unless --debug (UserError: message and hint)
         if args.debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        from assistant.errors import one_line
+        from assistant.sanitize import sanitize
+
+        print(f"error: {sanitize(one_line(exc))}", file=sys.stderr)
         return 1
 
 

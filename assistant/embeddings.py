@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import threading
 
+from assistant.errors import UserError
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 BATCH_SIZE = 64
@@ -18,7 +20,7 @@ _lock = threading.Lock()
 _model = None
 
 
-class EmbeddingsUnavailable(Exception):
+class EmbeddingsUnavailable(UserError):
     pass
 
 

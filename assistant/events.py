@@ -74,8 +74,26 @@ class Error:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-Event = Union[Text, Sources, Image, Progress, Data, Notice, Error]
-EVENT_TYPES = (Text, Sources, Image, Progress, Data, Notice, Error)
+@dataclass(frozen=True)
+class Control:
+    """An instruction to the front end, not content: what the user asked the app itself to do.
+
+    `action` is one of CONTROL_ACTIONS; `args` carries its details, e.g.
+    Control("session", {"id": 3}) or Control("kb", {"name": "mine"}). Front ends
+    act on the ones they understand and ignore the rest; the CLI shows none.
+    """
+
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+# quit: save and leave; clear: start a new, empty conversation; session: show session args["id"];
+# kb: the active knowledge base is now args["name"]; model: the LLM backend is now args["backend"];
+# status: something in the status line changed (e.g. a file was exported).
+CONTROL_ACTIONS = ("quit", "clear", "session", "kb", "model", "status")
+
+Event = Union[Text, Sources, Image, Progress, Data, Notice, Error, Control]
+EVENT_TYPES = (Text, Sources, Image, Progress, Data, Notice, Error, Control)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 from assistant.cancel import CancelToken
-from assistant.config import Config
+from assistant.config import Config, Setting, settings_of
 from assistant.events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +62,8 @@ class Context:
     ):
         self.config = config
         self.registry = registry
+        if registry is not None:  # the installed plugins' keys become known (defaults, types)
+            config.declare(settings_of(registry.plugins.values()))
         self.cancel = cancel or CancelToken()
         self.sessions = sessions
         self.session_id: int | None = None
@@ -114,6 +116,8 @@ class Plugin:
     commands: ClassVar[tuple[Command, ...]] = ()
     # intent -> the command of this plugin that serves it
     intents: ClassVar[dict[str, str]] = {}
+    # config keys this plugin reads, dotted ("flashcards.cards"), with default and type
+    settings: ClassVar[dict[str, Setting]] = {}
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         raise NotImplementedError

@@ -7,12 +7,13 @@ one); below the confidence threshold it falls back to `ask` and says so.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from assistant.cancel import Cancelled
+from assistant.errors import UserError, first_line
 from assistant.events import Error, Event, Notice
+from assistant.options import parse_flags  # noqa: F401 - old home of parse_flags, kept for plugins
 from assistant.plugin import Context, Plugin, Request
 
 INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
@@ -71,7 +72,7 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}
-    threshold = float(context.config.get("router.threshold", 0.5))
+    threshold = float(context.config.get("router.threshold"))
     if intent != "ask" and confidence < threshold:
         notices.append(Notice("info", f"not sure what you meant ({intent} at {confidence:.0%}); answering as a question"))
         intent, slots = "ask", {}
@@ -95,11 +96,12 @@ def run_plugin(plugin: Plugin, request: Request, context: Context) -> Iterator[E
                 raise Cancelled()
     except Cancelled:
         yield Notice("warning", "cancelled")
+    except UserError as exc:  # the user can fix it: message and hint, no plugin name
+        yield Error(first_line(exc), exc.hint)
     except Exception as exc:  # noqa: BLE001 - report and keep the app alive
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if context.state.get("debug"):
             raise
-        yield Error(f"{plugin.name}: {message}")
+        yield Error(f"{plugin.name}: {first_line(exc)}")
 
 
 def dispatch(line: str, context: Context, history: list[dict[str, str]] | None = None) -> Iterator[Event]:
@@ -113,38 +115,3 @@ def dispatch(line: str, context: Context, history: list[dict[str, str]] | None =
         return
     assert route.plugin is not None
     yield from run_plugin(route.plugin, route.request, context)
-
-
-def parse_flags(text: str, flags: dict[str, type]) -> tuple[str, dict[str, Any]]:
-    """Pull `--name value` flags out of slash-command text.
-
-    Returns the remaining text and the parsed options; raises ValueError with
-    a one-line message on bad values.
-    """
-    try:
-        tokens = shlex.split(text)
-    except ValueError:
-        tokens = text.split()
-    rest: list[str] = []
-    options: dict[str, Any] = {}
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.startswith("--") and tok[2:].replace("-", "_") in flags:
-            key = tok[2:].replace("-", "_")
-            kind = flags[key]
-            if kind is bool:
-                options[key] = True
-                i += 1
-                continue
-            if i + 1 >= len(tokens):
-                raise ValueError(f"{tok} needs a value")
-            try:
-                options[key] = kind(tokens[i + 1])
-            except ValueError:
-                raise ValueError(f"{tok} expects {kind.__name__}, got {tokens[i + 1]!r}") from None
-            i += 2
-        else:
-            rest.append(tok)
-            i += 1
-    return " ".join(rest), options

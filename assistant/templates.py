@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import UserError
 from assistant.config import PROMPTS_DIR
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class TemplateError(Exception):
+class TemplateError(UserError):
     """A template file is malformed or a variable is missing; names file and field."""
 
 

@@ -97,8 +97,8 @@ def _one_line(exc: BaseException) -> str:
 # -- building models ---------------------------------------------------------
 def _build(context: Any, name: str):
     cfg = context.config
-    common = dict(temperature=float(cfg.get("llm.temperature", 0.2)), max_tokens=int(cfg.get("llm.max_tokens", 512)),
-                  context_window=int(cfg.get("llm.context_window", 4096) or 4096))
+    common = dict(temperature=float(cfg.get("llm.temperature")), max_tokens=int(cfg.get("llm.max_tokens")),
+                  context_window=int(cfg.get("llm.context_window")))
     if name in ("local", "smollm2"):
         from assistant.llm.hf_local import TransformersChatModel, start_load
         from assistant.llm.weights import SPECS, WeightsError, installed, models_dir
@@ -107,7 +107,7 @@ def _build(context: Any, name: str):
         if not installed(spec):
             raise WeightsError(f"{spec.label} is not installed ({spec.install_hint})")
         llm = TransformersChatModel(spec=spec, models_dir=str(models_dir(context)), dtype=cfg.get("llm.dtype"),
-                                    threads=int(cfg.get("llm.threads", 0) or 0), **common)
+                                    threads=int(cfg.get("llm.threads")), **common)
         start_load(llm.spec, models_dir(context), llm.dtype, llm.threads)  # in the background
         return llm
     if name == "llamacpp":
@@ -117,8 +117,8 @@ def _build(context: Any, name: str):
 
         if not available():
             raise ModelLoadError("llama-cpp-python is not installed (optional extra; see docs/llm.md)")
-        path = cfg.get("llm.model_path", "") or str(gguf_path(QWEN, models_dir(context)))
-        return LlamaCppChatModel(model_path=path, threads=int(cfg.get("llm.threads", 0) or 0), **common)
+        path = cfg.get("llm.model_path") or str(gguf_path(QWEN, models_dir(context)))
+        return LlamaCppChatModel(model_path=path, threads=int(cfg.get("llm.threads")), **common)
     if name == "openai":
         from assistant.llm.servers import openai_model
 
@@ -138,7 +138,7 @@ def get_llm(context: Any, backend: str | None = None):
     """The chat model for `backend` (default: `llm.backend`); extractive, with a notice, if it cannot work."""
     from assistant.llm.extractive import ExtractiveChatModel
 
-    name = backend or context.config.get("llm.backend", "local") or "local"
+    name = backend or context.config.get("llm.backend") or "local"
     try:
         return _build(context, name)
     except Exception as exc:  # noqa: BLE001 - any backend problem becomes a notice and the fallback
@@ -168,7 +168,7 @@ def _with_overrides(llm: Any, max_tokens: int | None, temperature: float | None)
 
 
 def _backend_name(context: Any) -> str:
-    return context.config.get("llm.backend", "local") or "local"
+    return context.config.get("llm.backend") or "local"
 
 
 def _fallback(context: Any, messages: list[Any], reason: str, permanent: bool) -> Iterator[str]:
@@ -279,12 +279,15 @@ def first_json(text: str) -> Any:
     raise ValueError("the model's reply contains no valid JSON")
 
 
+def constrains_json(context: Any) -> bool:
+    """Whether the active model's decoding is grammar-constrained to valid JSON (llama.cpp)."""
+    return bool(getattr(context.llm, "constrains_json", False))
+
+
 def generate_json(context: Any, messages: list[Any], schema: dict | None = None, **kwargs: Any) -> Any:
     """Parsed JSON from the model: grammar-constrained with llamacpp (valid every time), else parsed
     from the reply (ValueError when it holds none). `schema` is a JSON Schema or None."""
-    from assistant.llm.llamacpp import LlamaCppChatModel
-
-    if isinstance(context.llm, LlamaCppChatModel):
+    if constrains_json(context):
         kwargs["json_schema"] = schema or {}
     return first_json(complete(context, messages, **kwargs))
 
@@ -323,7 +326,7 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
     if not available():
         rows.append({"name": "llamacpp", "ok": False, "detail": "llama-cpp-python not installed (optional, see docs/llm.md)"})
     else:
-        path = cfg.get("llm.model_path", "")
+        path = cfg.get("llm.model_path")
         if path:
             from pathlib import Path
 

@@ -46,7 +46,7 @@ def count_tokens(context: Any, text: str) -> int:
 
 def context_window(context: Any) -> int:
     """Prompt + reply tokens the active backend accepts (`llm.context_window`, default 4096)."""
-    configured = int(context.config.get("llm.context_window", 4096) or 4096)
+    configured = int(context.config.get("llm.context_window"))
     llm = context._services.get("llm") if hasattr(context, "_services") else None
     window = getattr(llm, "window", None)
     return min(configured, window()) if callable(window) else configured
@@ -89,7 +89,7 @@ def fit_sources(context: Any, question: str, sources: list[str], budget: int | N
       budget), never longer; every kept item is a prefix of its original.
     """
     if budget is None:
-        budget = context_window(context) - int(context.config.get("llm.max_tokens", 512) or 512)
+        budget = context_window(context) - int(context.config.get("llm.max_tokens"))
     left = budget - TEMPLATE_OVERHEAD - count_tokens(context, question) - (count_tokens(context, system) if system else 0)
     kept: list[str] = []
     for text in sources:

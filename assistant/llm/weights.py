@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from assistant.errors import UserError
 from assistant.atomic import atomic_path, atomic_write_text
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A model file is missing or corrupt; the message says which and what to do."""
 
 
@@ -59,7 +60,7 @@ SPECS: dict[str, GgufSpec] = {"local": QWEN, "smollm2": SMOLLM2}
 
 def models_dir(context: Any) -> Path:
     """`llm.cache_dir` when set (tests share converted models across runs), else <state>/models."""
-    configured = context.config.get("llm.cache_dir", "")
+    configured = context.config.get("llm.cache_dir")
     path = Path(configured).expanduser() if configured else context.config.models_dir
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -26,9 +26,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input
 
+from assistant.errors import one_line
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.router import MAX_INPUT_CHARS, dispatch, split_command
+from assistant.sanitize import safe_url, sanitize
 from assistant.warmup import warm_up_models
 from assistant.tui.widgets import (
     CommandHints,
@@ -85,6 +87,19 @@ class ChatApp(App[None]):
         self._initial_messages: list = []
         self._started = 0.0  # monotonic start of the running action
         self._shown_seconds = -1
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Toasts show text as written: exception text is never read as markup (`[/]` would crash it)."""
+        super().notify(sanitize(str(message)), title=sanitize(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Links in replies (clicked by the user) open only when they are http(s)."""
+        if not safe_url(url):
+            self.notify(f"link not opened: only http and https links open ({url[:80]})", severity="warning")
+            return
+        super().open_url(url, new_tab=new_tab)
 
     @property
     def busy(self) -> bool:
@@ -289,7 +304,7 @@ class ChatApp(App[None]):
                     self._queue.append(event)
         except Exception as exc:  # noqa: BLE001 - the router already catches plugin errors
             with self._lock:
-                self._queue.append(Error(f"internal error: {exc}"))
+                self._queue.append(Error(f"internal error: {one_line(exc)}"))
         finally:
             with self._lock:
                 self._queue.append(_DONE)

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
 from assistant.router import MAX_INPUT_CHARS
+from assistant.sanitize import sanitize, sanitize_markdown
 
 # A user message longer than this is shown cut (it is still sent in full).
 MAX_DISPLAY_CHARS = 4_000
@@ -119,7 +120,7 @@ class MarkdownText(Static):
     def __init__(self, source: str, **kwargs) -> None:
         from rich.markdown import Markdown as RichMarkdown
 
-        super().__init__(RichMarkdown(source), **kwargs)
+        super().__init__(RichMarkdown(sanitize_markdown(source)), **kwargs)
         self.source = source
 
 
@@ -129,12 +130,12 @@ class UserMessage(MarkdownText):
 
 class ErrorLine(Static):
     def __init__(self, error: Error) -> None:
-        super().__init__(RichText("✗ " + error.line()), classes="error-line")
+        super().__init__(RichText("✗ " + sanitize(error.line())), classes="error-line")
 
 
 class NoticeLine(Static):
     def __init__(self, level: str, message: str) -> None:
-        super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
+        super().__init__(RichText(f"· {sanitize(message)}"), classes=f"notice-line {level}")
 
 
 def short_location(source: Source) -> str:
@@ -151,7 +152,7 @@ class SourcesLine(Static):
 
     def __init__(self, sources: list[Source]) -> None:
         text = RichText("sources: ", style="bold")
-        text.append("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1)))
+        text.append(sanitize("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1))))
         text.append("  (Tab to the panel to read them)", style="dim italic")
         super().__init__(text, classes="sources-line")
 
@@ -181,7 +182,7 @@ class ImageBlock(Vertical):
         if picture is not None:
             yield picture
         caption = f"{self.caption} — {self.path}" if self.caption else self.path
-        yield Label(RichText(caption), classes="caption")
+        yield Label(RichText(sanitize(caption)), classes="caption")
 
 
 class Reply(Vertical):
@@ -208,7 +209,7 @@ class Reply(Vertical):
             self._block = Markdown(classes="reply-text")
             await self.mount(self._block)
             self._stream = Markdown.get_stream(self._block)
-        await self._stream.write(chunk)
+        await self._stream.write(sanitize(chunk))  # text_parts keep the raw reply
 
     async def close_block(self) -> None:
         """End the current text block (before a picture, at the end of the turn)."""
@@ -253,16 +254,16 @@ class SourcesPanel(Vertical):
         self.sources = list(sources)
         question = " ".join(question.split())
         self.query_one("#sources-for", Label).update(
-            RichText(f"for: {question[:60]}{'…' if len(question) > 60 else ''}") if question else "")
+            RichText(sanitize(f"for: {question[:60]}{'…' if len(question) > 60 else ''}")) if question else "")
         options = self.query_one(OptionList)
         options.clear_options()
         for i, s in enumerate(self.sources, 1):
             where = RichText(f"[{i}] ", style="bold")
-            where.append(short_location(s))
+            where.append(sanitize(short_location(s)))
             where.append(f"  {s.score:.2f}", style="dim")
             if s.heading:
                 # The innermost heading says most; the modal shows the whole path.
-                where.append("\n    " + s.heading.split(" > ")[-1].strip(), style="italic")
+                where.append("\n    " + sanitize(s.heading.split(" > ")[-1].strip()), style="italic")
             options.add_option(Option(where, id=f"source-{i}"))
         if self.sources:
             options.highlighted = 0
@@ -284,8 +285,8 @@ class SourceScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="source-dialog"):
-            yield Label(RichText(self.source.label()), id="source-where")
-            yield Label(RichText(f"score {self.source.score:.3f} · {self.source.source}", style="dim"))
+            yield Label(RichText(sanitize(self.source.label())), id="source-where")
+            yield Label(RichText(sanitize(f"score {self.source.score:.3f} · {self.source.source}"), style="dim"))
             with VerticalScroll(id="source-body"):
                 yield Static(self._numbered(), id="source-text")
             yield Label("Escape closes", classes="dim-hint")
@@ -300,7 +301,7 @@ class SourceScreen(ModalScreen[None]):
             if n > first:
                 text.append("\n")
             text.append(f"{n:>5} │ ", style="dim")
-            text.append(line)
+            text.append(sanitize(line))
         return text
 
     def action_dismiss_screen(self) -> None:
@@ -327,7 +328,7 @@ class ProgressPanel(Vertical):
         if bar is None:
             bar = ProgressBar(total=event.total, show_eta=False)
             self.bars[event.label] = bar
-            row = Vertical(Label(RichText(event.label), classes="progress-label"), bar, classes="progress-row")
+            row = Vertical(Label(RichText(sanitize(event.label)), classes="progress-label"), bar, classes="progress-row")
             await self.mount(row)
             self.display = True
         bar.update(total=event.total, progress=event.done)

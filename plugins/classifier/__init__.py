@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from assistant.cliutil import add_command
 from assistant.events import Data, Error, Event, Notice, Text
+from assistant import Setting
 from assistant.plugin import Command, Context, Plugin, Request
 
 TRAIN_FLAGS: dict[str, type] = {"data": str, "text_col": str, "label_col": str, "name": str,
@@ -35,7 +36,7 @@ def classify_texts(context: Context, texts: list[str], model: str | None = None)
     """Classify texts with a stored classifier (built-in ones train on first use)."""
     from .service import ensure_model, load_classifier
 
-    name = model or context.config.get("classifier.default_model", DEFAULT_MODEL)
+    name = model or context.config.get("classifier.default_model")
     texts = [t.strip() for t in texts]
     if not any(texts):
         yield Error("nothing to classify", "give a text: /classify TEXT [--model NAME]")
@@ -93,6 +94,11 @@ class ClassifierPlugin(Plugin):
                 "TEXT [--model NAME] | train --data FILE [--text-col C] [--label-col L] [--name N] [--epochs E] [--merge]"),
     )
     intents = {"classify": "classify"}
+    settings = {
+        "router.training": Setting("background", "first use trains the LoRA intent router",
+                                   choices=("background", "foreground", "off")),
+        "classifier.default_model": Setting(DEFAULT_MODEL, "classifier used by /classify without --model"),
+    }
 
     def services(self) -> dict[str, Callable[[Context], Any]]:
         return {"intent_classifier": _make_router}
@@ -159,7 +165,7 @@ class ClassifierPlugin(Plugin):
 def _make_router(context: Context):
     from .service import IntentRouter
 
-    return IntentRouter(context.home, training=str(context.config.get("router.training", "background")))
+    return IntentRouter(context.home, training=str(context.config.get("router.training")))
 
 
 def _read_lines(args_text: list[str]) -> list[str]:

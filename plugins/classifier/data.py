@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant import UserError
 from assistant.config import PROJECT_ROOT
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -25,7 +26,7 @@ MAX_TEXT_CHARS = 5_000
 SPLIT_SEED = 13
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the user's data file, worded for the user."""
 
 

@@ -12,6 +12,7 @@ import re
 from typing import Any, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Text
+from assistant import Setting
 from assistant.plugin import Command, Context, Plugin, Request
 
 DEFAULT_EVAL_N = 1000
@@ -139,6 +140,7 @@ class ImagesPlugin(Plugin):
         Command("image-eval", "score an image model: FID, KID, confidence, class coverage", "MODEL [--n N]"),
     )
     intents = {"image_sample": "image", "image_train": "train"}
+    settings = {"images.quick_budget": Setting(QUICK_BUDGET_S, "seconds of training when /image finds no checkpoint")}
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command or ""

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant import UserError
+
 FORMAT = "course-assistant/images-checkpoint"
 # Small default models shipped as package data (built by `make pretrained`): a fresh
 # install draws good digits at once; the user's own training in the state dir wins.
@@ -28,7 +30,7 @@ CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_NAME = "history.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
 
 

@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from assistant import UserError
+
 SOURCES = ("mnist", "digits", "folder")
 SPLITS = ("train", "test")
 SPLIT_SEED = 20_241_128
@@ -25,7 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_FOLDER_IMAGES = 100_000
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad data request: unknown source, empty folder, unreadable images."""
 
 

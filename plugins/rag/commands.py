@@ -68,7 +68,8 @@ def _slash_ask(request: Request, context: Context) -> Iterator[Event]:
         return
     question, opts = parsed
     if opts.get("retrieval_only"):
-        yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False))
+        yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False),
+                                  history=request.history)
         return
     from plugins.rag.answer import answer
 
@@ -82,7 +83,8 @@ def _slash_retrieve(request: Request, context: Context) -> Iterator[Event]:
         yield parsed
         return
     question, opts = parsed
-    yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False))
+    yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False),
+                              history=request.history)
 
 
 def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
@@ -122,18 +124,40 @@ def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
 
 
 # -- shared actions ---------------------------------------------------------------------
-def retrieval_only(question: str, context: Context, k: int | None, kb: str | None, as_json: bool) -> Iterator[Event]:
+def rewriter(context: Context) -> Callable[[list[dict[str, str]]], str] | None:
+    """The LLM rewrite of follow-ups when `rag.followup = "llm"`; None means the rules alone."""
+    if str(context.config.get("rag.followup", "rules")).lower() != "llm":
+        return None
+
+    def complete(messages: list[dict[str, str]]) -> str:
+        from assistant.llm import complete as llm_complete
+
+        return llm_complete(context, messages, max_tokens=60, temperature=0.0)
+
+    return complete
+
+
+def search(question: str, context: Context, k: int | None, kb: str | None,
+           history: list[dict[str, str]] | None = None):
+    """Retrieval for one question of a conversation (the follow-up resolved first)."""
+    return retriever_of(context).search(question, k=k, kb=kb, history=history,
+                                        complete=rewriter(context) if history else None)
+
+
+def retrieval_only(question: str, context: Context, k: int | None, kb: str | None, as_json: bool,
+                   history: list[dict[str, str]] | None = None) -> Iterator[Event]:
     if not question.strip():
         yield Error("retrieve needs a question")
         return
     retriever = retriever_of(context)
     yield from retriever.prepare(kb, cancel=context.cancel)
-    result = retriever.search(question, k=k, kb=kb)
+    result = search(question, context, k, kb, history)
     if as_json:
         yield Data(result.as_dict())
         return
     verdict = "covered" if result.covered else "not covered by the course notes"
-    yield Text(f"{len(result.hits)} passages from '{result.kb}' ({verdict}, coverage {result.coverage:.2f}).")
+    asked = f" for: {result.query}" if result.query != result.question else ""
+    yield Text(f"{len(result.hits)} passages from '{result.kb}'{asked} ({verdict}, coverage {result.coverage:.2f}).")
     yield Sources([h.to_source() for h in result.hits])
 
 
@@ -205,15 +229,25 @@ def _group(subparsers: Any, name: str, help: str):
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
-    p = add_command(subparsers, "ask", "answer a question from the course notes with sources", _cli_ask)
-    p.add_argument("question", help="the question (quote it)")
+    p = add_command(subparsers, "ask", "answer a question from the course notes with sources", _cli_ask,
+                    description="Answer QUESTION from the course notes, citing sources. QUESTION '-' reads "
+                                "one question per line from stdin: a plain line is a question on its own, a JSON "
+                                'line {"question": ..., "history": [{"role": "user"|"assistant", "content": ...}]} '
+                                "carries the conversation so far, and a follow-up (\"what does the second one "
+                                "do?\") is resolved against it before retrieval. --session ID continues a saved "
+                                "chat conversation and adds this turn to it.")
+    p.add_argument("question", help="the question (quote it), or - to read questions / JSON lines from stdin")
+    p.add_argument("--session", type=int, default=None, metavar="ID",
+                   help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
     p.add_argument("--retrieval-only", action="store_true", help="show the passages; no language model")
 
     p = add_command(subparsers, "retrieve", "retrieve passages for each line of stdin", _cli_retrieve,
                     description="Read one question per line on stdin; print one result per line "
-                                '({"question", "covered", "hits": [...]} with --json).')
+                                '({"question", "query", "covered", "hits": [...]} with --json). A line may be JSON: '
+                                '{"question": ..., "history": [{"role": "user"|"assistant", "content": ...}]}; '
+                                'a follow-up is then resolved against its history and "query" shows the result.')
     p.add_argument("--k", type=int, default=None, help="passages per question (default 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
 
@@ -248,9 +282,73 @@ def _cli_ask(args: Any, context: Context) -> Iterator[Event]:
         yield bad
         return
     options = {"k": args.k, "kb": args.kb, "retrieval_only": args.retrieval_only, "json": args.json}
-    request = Request(text=args.question, command=None, intent="ask",
-                      options={k: v for k, v in options.items() if v is not None})
-    yield from guarded(lambda: _slash_ask(request, context))
+    options = {k: v for k, v in options.items() if v is not None}
+    yield from guarded(lambda: _ask_with_history(args, context, options))
+
+
+def _ask_one(question: str, history: list[dict[str, str]], options: dict[str, Any],
+             context: Context) -> Iterator[Event]:
+    request = Request(text=question, command=None, intent="ask", options=options, history=history)
+    yield from _slash_ask(request, context)
+
+
+def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> Iterator[Event]:
+    """`ask QUESTION` or `ask -` (stdin lines), optionally continuing a saved session."""
+    from plugins.rag.inputs import InputLineError, parse_line
+
+    store, history = None, []
+    if args.session is not None:
+        store = _session_store(context, args.session)
+        if isinstance(store, Error):
+            yield store
+            return
+        history = store.history(args.session)
+    if args.question != "-":
+        yield from _ask_turn(args.question, history, options, context, store, args.session)
+        return
+    for number, line in enumerate(sys.stdin, 1):
+        context.cancel.raise_if_cancelled()
+        try:
+            question = parse_line(line, number)
+        except InputLineError as exc:
+            yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
+            continue
+        if question is None:
+            continue
+        turns = history + question.history if store is not None else question.history
+        yield from _ask_turn(question.text, turns, options, context, store, args.session)
+        if store is not None:  # the next line continues the session, this turn included
+            history = store.history(args.session)
+
+
+def _ask_turn(question: str, history: list[dict[str, str]], options: dict[str, Any], context: Context,
+              store: Any, session_id: int | None) -> Iterator[Event]:  # noqa: PLR0913
+    """Answer one question; with a session, save the question and the answer to it."""
+    parts: list[str] = []
+    for event in _ask_one(question, history, options, context):
+        if isinstance(event, Text):
+            parts.append(event.delta)
+        elif isinstance(event, Data) and isinstance(event.obj, dict) and "answer" in event.obj:
+            parts = [str(event.obj["answer"])]
+        yield event
+    if store is not None and session_id is not None:
+        store.add_message(session_id, "user", question)
+        store.add_message(session_id, "assistant", "".join(parts).strip() or "*(no text)*")
+
+
+def _session_store(context: Context, session_id: int):
+    """The session database with `session_id` in it, or an Error."""
+    from assistant.sessions import SessionStore
+
+    store = context.sessions
+    if store is None:
+        path = context.config.sessions_db
+        if not path.exists():
+            return Error(f"no saved conversations yet (no {path.name})", "start one in the chat: assistant")
+        store = context.sessions = SessionStore(path)
+    if not store.exists(session_id):
+        return Error(f"no saved conversation with id {session_id}", "see /sessions in the chat")
+    return store
 
 
 def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
@@ -260,17 +358,26 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
+        from plugins.rag.inputs import InputLineError, parse_line
+
         retriever = retriever_of(context)
         for event in retriever.prepare(args.kb, cancel=context.cancel):
             yield event
-        for line in sys.stdin:
+        for number, line in enumerate(sys.stdin, 1):
             context.cancel.raise_if_cancelled()
-            question = line.rstrip("\n")
-            result = retriever.search(question, k=args.k, kb=args.kb)
+            try:
+                question = parse_line(line, number)
+            except InputLineError as exc:
+                yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
+                continue
+            if question is None:
+                continue
+            result = search(question.text, context, args.k, args.kb, question.history)
             if args.json:
                 yield Data(result.as_dict())
             else:
-                yield Text(f"Q: {question}  [{'covered' if result.covered else 'not covered'}]\n" + "".join(
+                asked = f"  (searched: {result.query})" if result.query != result.question else ""
+                yield Text(f"Q: {question.text}{asked}  [{'covered' if result.covered else 'not covered'}]\n" + "".join(
                     f"  {i}. {h.to_source().label()}  score {h.score:.3f}\n" for i, h in enumerate(result.hits, 1)))
 
     yield from guarded(events)

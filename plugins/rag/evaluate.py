@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from assistant import UserError
 from assistant.events import Data, Event, Progress
 
 
-class QaFileError(Exception):
+class QaFileError(UserError):
     pass
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import UserError
 from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
 from assistant.events import Data, Error, Event, Notice, Progress
 
@@ -38,7 +39,7 @@ COMMIT_CHUNKS = 512  # commit (flush store, write manifest) at least this often
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
 
-class KbError(Exception):
+class KbError(UserError):
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant import UserError
+
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown"}
 TEXT_SUFFIXES = {".txt", ".text", ".rst"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -28,7 +30,7 @@ ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
-class UnreadableFile(Exception):
+class UnreadableFile(UserError):
     """The file cannot be indexed (binary, broken PDF, unknown encoding...)."""
 
 
@@ -158,12 +160,25 @@ HTML_BLOCK_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockq
                    "figcaption", "caption")
 
 
+HIDDEN_STYLE = re.compile(r"(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9]))", re.I)
+
+
+def is_hidden(tag) -> bool:
+    """An element a reader never sees: text hidden there is a classic prompt-injection carrier."""
+    attrs = getattr(tag, "attrs", None) or {}
+    return ("hidden" in attrs or str(attrs.get("aria-hidden", "")).strip().lower() == "true"
+            or bool(HIDDEN_STYLE.search(str(attrs.get("style", "")))))
+
+
 def _load_html(path: Path, text: str) -> Document:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "svg"]):
         tag.decompose()
+    for tag in soup.find_all(is_hidden):
+        if not tag.decomposed:  # an ancestor already went
+            tag.decompose()
     blocks: list[Block] = []
     for tag in soup.find_all(HTML_BLOCK_TAGS):
         # Only innermost blocks: a <li> holding a <p> is read through the <p>.

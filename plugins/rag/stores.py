@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
+from assistant import UserError
 
-class StoreError(Exception):
+
+class StoreError(UserError):
     pass
 
 
