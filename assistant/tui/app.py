@@ -553,13 +553,13 @@ class ChatApp(App[None]):
         # For people: a compact line or table; the raw JSON only with /debug.
         from assistant.present import describe_data, raw_json
 
-            shown = describe_data(obj)
-            if self.show_raw:
-                shown = (shown + "\n\n" if shown else "") + f"```json\n{raw_json(obj)}\n```"
-            if shown.strip():
-                if self._reply is not None:
-                    self._reply.data.append(shown)
-                await self._add_to_reply(DataLine(shown))
+        shown = describe_data(obj)
+        if self.show_raw:
+            shown = (shown + "\n\n" if shown else "") + f"```json\n{raw_json(obj)}\n```"
+        if shown.strip():
+            if self._reply is not None:
+                self._reply.data.append(shown)
+            await self._add_to_reply(DataLine(shown))
 
     async def _finish_action(self) -> None:
         self._drain_timer.pause()
