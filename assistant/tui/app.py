@@ -757,7 +757,7 @@ class ChatApp(App[None]):
         self.notify(f"copied {what} ({len(text):,} characters)")
 
     async def _retry(self, arg: str) -> None:
-        from assistant.llm import BACKENDS
+        from assistant.llm.backends import backend_names
 
         if self._busy:
             raise ValueError("still working on the last request; Escape cancels it")
@@ -765,8 +765,8 @@ class ChatApp(App[None]):
         if rest.strip():
             raise ValueError(f"/retry takes only --model BACKEND, not {rest.strip()!r}")
         backend = options.get("model")
-        if backend is not None and backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend is not None and backend not in backend_names():
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(backend_names())}")
         store, session_id = self.context.sessions, self.context.session_id
         messages = self._conversation_messages()
         last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)
