@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Sources, Text
+from assistant.options import Bounded
 from assistant.plugin import Context, Request
 
-ASK_FLAGS = {"k": int, "kb": str, "retrieval_only": bool, "json": bool}
+ASK_FLAGS = {"k": Bounded(int, 1, 100), "kb": str, "retrieval_only": bool, "json": bool}
 INGEST_FLAGS = {"kb": str, "json": bool}
 
 
@@ -252,7 +253,7 @@ def add_cli(subparsers: Any) -> None:
                                 "do?\") is resolved against it before retrieval. --session ID continues a saved "
                                 "chat conversation and adds this turn to it.")
     p.add_argument("question", help="the question (quote it), or - to read questions / JSON lines from stdin")
-    p.add_argument("--session", type=int, default=None, metavar="ID",
+    p.add_argument("--session", type=Bounded(int, 1, 2**63 - 1), default=None, metavar="ID",
                    help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
