@@ -113,5 +113,9 @@ __all__ = [
     "read_text", "read_jsonl", "parse_jsonl", "atomic_write_text", "atomic_path",
     # models
     "MODEL_LOAD_LOCK",
-    *_LAZY,
+    # lazy (see _LAZY): the language model
+    "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
+    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported",
+    # lazy: sentence embeddings
+    "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]

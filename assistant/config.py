@@ -14,6 +14,7 @@ place (tomlkit) so the user's comments and layout survive.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import os
 import tomllib
@@ -52,7 +53,7 @@ class Setting:
     choices: tuple[Any, ...] = ()
 
     @property
-    def kind(self) -> type:
+    def kind(self) -> builtins.type:
         return self.type or type(self.default)
 
     def check(self, value: Any) -> str | None:
@@ -68,7 +69,7 @@ class Setting:
         return None
 
 
-_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+_TYPE_WORDS: dict[builtins.type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
 
 # The core's own keys; plugins declare theirs (Plugin.settings).
 CORE_SETTINGS: dict[str, Setting] = {
