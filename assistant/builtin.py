@@ -116,9 +116,10 @@ class CorePlugin(Plugin):
                 yield Error("no conversation to export yet")
                 return
             target = Path(arg).expanduser() if arg else context.config.outputs_dir / f"session-{context.session_id}.md"
-            from assistant.atomic import atomic_write_text
+            from assistant.atomic import OUTPUT_MODE, atomic_write_text
+            from assistant.sanitize import sanitize_markdown
 
-            atomic_write_text(target, store.export_markdown(context.session_id))
+            atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)), OUTPUT_MODE)
             yield Notice("info", f"conversation saved to {target}")
             yield Control("status", {"exported": str(target)})
 
@@ -126,6 +127,9 @@ class CorePlugin(Plugin):
     def add_cli(self, subparsers: Any) -> None:
         add_command(subparsers, "plugins", "list installed plugins, their commands and intents", _cli_plugins)
         add_command(subparsers, "doctor", "check Python, packages, models, state directory and LLM backends", _cli_doctor)
+        from assistant.sessions import add_sessions_cli
+
+        add_sessions_cli(subparsers)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         checks = []

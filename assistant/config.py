@@ -87,6 +87,13 @@ CORE_SETTINGS: dict[str, Setting] = {
     "llm.cache_dir": Setting("", "where converted local models are kept (default: <state>/models)"),
     "router.threshold": Setting(0.5, "below this intent confidence, free text is treated as a question"),
     "tui.images": Setting("auto", "how the chat draws pictures", choices=("auto", "blocks", "off")),
+    "tui.theme": Setting("", "the chat's colours: a Textual theme such as nord, gruvbox, textual-light (empty: default)"),
+    # Keys of the chat, Textual key names ("ctrl+s", "f3"; several: "shift+enter,ctrl+j"); empty: the built-in key.
+    **{f"tui.keys.{action}": Setting("", f"key for: {what}") for action, what in (
+        ("send", "send the message (Enter)"), ("newline", "add a line to the message (Shift+Enter, Ctrl+J)"),
+        ("cancel", "cancel the running action (Escape)"), ("interrupt", "copy the selection, else cancel/quit (Ctrl+C)"),
+        ("quit", "leave (Ctrl+Q)"), ("sources", "show or hide the sources panel (F2)"),
+        ("scroll_up", "scroll the conversation up (PageUp)"), ("scroll_down", "scroll it down (PageDown)"))},
 }
 
 

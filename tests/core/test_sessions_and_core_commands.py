@@ -59,14 +59,14 @@ def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
     import os
     import stat
 
-    from assistant.atomic import atomic_path, atomic_write_text
+    from assistant.atomic import OUTPUT_MODE, atomic_path, atomic_write_text
 
     target = tmp_path / "out" / "notes.md"
-    atomic_write_text(target, "first")
-    atomic_write_text(target, "second")
+    atomic_write_text(target, "first", OUTPUT_MODE)
+    atomic_write_text(target, "second", OUTPUT_MODE)
     assert target.read_text() == "second"
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    assert mode & stat.S_IRGRP  # not owner-only like a raw mkstemp file
+    assert mode & stat.S_IRGRP  # an output the user asked for: not owner-only
     try:
         with atomic_path(target) as tmp:
             tmp.write_text("half written")
