@@ -14,11 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import UserError
-from assistant.config import PROJECT_ROOT
+from assistant import UserError, package_file
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-SENTIMENT_FILE = DATA_DIR / "sentiment.csv"
+SENTIMENT_FILE = package_file(__package__, "data", "sentiment.csv")  # importlib.resources: a missing file is an error
 
 # Each class needs enough rows to put at least one in every split.
 MIN_PER_LABEL = 5
@@ -188,7 +186,6 @@ def builtin_dataset(name: str) -> tuple[Path, str, str] | None:
 
 
 def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    from assistant import display_path
+
+    return display_path(path)

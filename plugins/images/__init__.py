@@ -196,8 +196,8 @@ class ImagesPlugin(Plugin):
             yield from events
             return
         budget = float(context.config.get("images.quick_budget", QUICK_BUDGET_S))
-        advice = (f"a diffusion model needs minutes of training: expect noise from a quick one; "
-                  f"/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
+        advice = ("a diffusion model needs minutes of training: expect noise from a quick one; "
+                  "/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
                   else f"/train {model} --time-budget 600 gives better pictures")
         yield Notice("info", f"no trained {model} yet: training a quick one for {budget:g} s ({advice})")
         trained_ok = True

@@ -38,7 +38,7 @@ def test_trained_model_samples_and_evaluates(model, trained_context, run_cli, tm
 
 
 def test_resume_continues_the_history(trained_context):
-    from assistant.events import Collected, Data, Notice
+    from assistant.events import Collected, Notice
     from plugins.images import run_action
     from plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
 
@@ -139,7 +139,7 @@ def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
 
 
 def test_intents_and_slots_reach_the_models(image_context):
-    from assistant.events import Collected, Data
+    from assistant.events import Collected
     from assistant.plugin import Request
     from plugins.images import ImagesPlugin, model_from_text
 
