@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: run test test-fast bench install clean llamacpp
+.PHONY: run test test-fast bench install clean llamacpp pretrained
 
 # The test suite shares CI's cores with other jobs: OpenMP threads must not spin there.
 test test-fast: export OMP_WAIT_POLICY ?= PASSIVE
@@ -42,6 +42,11 @@ bench: $(STAMP)
 # avoid the illegal-instruction crash of the default native build on this CPU.
 llamacpp: $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install 'llama-cpp-python>=0.3'
+
+# The shipped default VAE, GAN and diffusion checkpoints (plugins/images/pretrained/): our own
+# training code, fixed seeds and budgets, the bundled MNIST digits; ~30 min on 2 cores (docs/images.md).
+pretrained: $(STAMP)
+	nice -n 5 $(PY) -m plugins.images.build_pretrained
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 from assistant.atomic import atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
-from assistant.cliutil import add_command, json_flag
+from assistant.cliutil import add_command, add_command_group, add_eval_command, json_flag
 from assistant.config import Setting
 from assistant.errors import UserError
 from assistant.events import (
@@ -35,7 +33,10 @@ from assistant.jsonl import parse_jsonl, read_jsonl, read_text
 from assistant.modelload import MODEL_LOAD_LOCK
 from assistant.options import parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
+from assistant.registry import installed_intent_examples
+from assistant.resources import MissingData, display_path, knowledge_dir, load_intent_examples, package_file, prompts_dir
 from assistant.templates import PromptTemplate, TemplateError, get_template, load_templates
+from assistant.version import __version__
 
 # name -> module that defines it; imported on first access (see __getattr__).
 _LAZY: dict[str, tuple[str, str]] = {
@@ -100,11 +101,14 @@ __all__ = [
     # errors, cancellation
     "UserError", "Cancelled", "CancelToken",
     # options and command line
-    "parse_flags", "add_command", "json_flag",
+    "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
     # config
     "Setting",
     # templates
     "PromptTemplate", "TemplateError", "get_template", "load_templates",
+    # files shipped with a package
+    "package_file", "knowledge_dir", "prompts_dir", "display_path", "load_intent_examples", "MissingData",
+    "installed_intent_examples",
     # files
     "read_text", "read_jsonl", "parse_jsonl", "atomic_write_text", "atomic_path",
     # models

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from assistant import __version__
+from assistant.version import __version__
 
 
 def _quiet_environment() -> None:
@@ -56,7 +56,7 @@ def build_parser(registry) -> argparse.ArgumentParser:
         description="Offline study assistant for the Generative-AI course. Run without a command to open the chat.",
     )
     parser.add_argument("--home", metavar="DIR", help="state directory (default: $ASSISTANT_HOME or the user data dir)")
-    parser.add_argument("--model", metavar="BACKEND", help="LLM backend for this run: local, smollm2, llamacpp, ollama, openai, extractive")
+    parser.add_argument("--model", metavar="BACKEND", help="LLM backend for this run only, e.g. local, smollm2, extractive (`assistant doctor` lists them)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OptionsAnywhereParser)

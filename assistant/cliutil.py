@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import weakref
 from typing import Any, Iterable, TextIO
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Sources, Text, event_to_dict
@@ -24,6 +25,27 @@ def add_command(subparsers: Any, name: str, help: str, handler: Any, description
                                    parents=[json_flag()] if json else [])
     parser.set_defaults(handler=handler)
     return parser
+
+
+# subparsers action -> {group name: its own subparsers action}; argparse offers no public lookup.
+_GROUPS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+EVAL_HELP = "evaluate a component on a data set: assistant eval WHAT ... (each plugin adds its own)"
+
+
+def add_command_group(subparsers: Any, name: str, help: str) -> Any:
+    """The sub-subcommands of `assistant NAME`, created by the first plugin that asks, shared by all."""
+    groups = _GROUPS.setdefault(subparsers, {})
+    if name not in groups:
+        parser = subparsers.add_parser(name, help=help, description=help)
+        groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+    return groups[name]
+
+
+def add_eval_command(subparsers: Any, name: str, help: str, handler: Any,
+                     description: str | None = None) -> argparse.ArgumentParser:
+    """`assistant eval NAME ...`: the one family of evaluation commands; each plugin adds its own."""
+    return add_command(add_command_group(subparsers, "eval", EVAL_HELP), name, help, handler, description)
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -16,7 +16,6 @@ from assistant.events import Error, Event, Notice
 from assistant.options import parse_flags  # noqa: F401 - old home of parse_flags, kept for plugins
 from assistant.plugin import Context, Plugin, Request
 
-INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
 MAX_INPUT_CHARS = 200_000
 # Intents that act (draw, train, index) rather than answer: a follow-up question does not repeat them.
 ACTION_INTENTS = {"image_sample", "image_train", "ingest", "classify"}

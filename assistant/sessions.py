@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -42,6 +43,30 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON mess
     INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
 END;
 """
+
+
+def open_sessions(path: str | Path) -> tuple["SessionStore", str | None]:
+    """The session store and, if it could not be opened as usual, a one-line notice.
+
+    A locked or read-only database is fine, only not writable now: the chat
+    runs on an in-memory store and the file is left alone. Only a database
+    SQLite calls corrupt is moved aside, with its -wal and -shm files, so the
+    pieces stay together for recovery.
+    """
+    path = Path(path)
+    try:
+        return SessionStore(path), None
+    except sqlite3.OperationalError as exc:  # locked, read-only, no permission: not corruption
+        return SessionStore(":memory:"), (f"the session database {path} cannot be written now ({exc}); "
+                                          "this conversation will not be saved")
+    except sqlite3.DatabaseError as exc:
+        aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{aside}{suffix}"))
+        return SessionStore(path), (f"the session database could not be read ({exc}); "
+                                    f"it was moved to {aside} and a new one started")
 
 
 @dataclass(frozen=True)
@@ -85,7 +110,9 @@ class SessionStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5)
+        if self.path.name != ":memory:" and self.path.exists():
+            os.chmod(self.path, 0o600)  # the user's conversations: private (-wal/-shm follow it)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)

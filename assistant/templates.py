@@ -8,7 +8,7 @@ File format (all keys but `name` and `template` optional):
 
     name = "cot"
     description = "one line shown in `assistant prompt --list`"
-    technique = "cot"      # which runner uses it (plugins/prompting); default "single"
+    technique = "cot"      # which runner uses it (the plugin that runs templates); default "single"
     system = "system message, may use {{ variables }} too"
     template = "user message with {{ text }}"
     [variables]            # variable -> what it means (all are required unless in defaults)

@@ -24,17 +24,27 @@ log = logging.getLogger(__name__)
 INDEX_STEP = "indexing the course notes"
 LLM_STEP = "preparing the language model"
 ROUTER_STEP = "training the intent router"
-LOCAL_BACKENDS = ("local", "smollm2")
 # Seconds a first conversion takes on a 2-core laptop (measured, docs/tui.md); the bar's estimate.
 CONVERT_SECONDS = {"local": 90.0, "smollm2": 20.0}
 LOAD_SECONDS = {"local": 8.0, "smollm2": 3.0}
 POLL_SECONDS = 0.25
 
 
+def loads_in_process(context: Any, backend: str | None = None) -> bool:
+    """The backend loads a model in this process (registered with `preload`): worth warming up."""
+    try:
+        from assistant.llm.backends import backends
+
+        registered = backends().get(backend or context.config.get("llm.backend", "local"))
+    except Exception:  # noqa: BLE001 - an unknown backend is reported when used
+        return False
+    return bool(registered is not None and registered.preload)
+
+
 def llm_is_prepared(context: Any) -> bool:
     """The configured local model is already converted (loading it takes seconds)."""
     backend = context.config.get("llm.backend", "local")
-    if backend not in LOCAL_BACKENDS:
+    if not loads_in_process(context, backend):
         return True
     try:
         from assistant.llm.hf_local import is_converted
@@ -60,7 +70,7 @@ def model_states(context: Any) -> list[tuple[str, str]]:
     backend = context.config.get("llm.backend", "local")
     states = [("course notes", "indexed" if notes_are_indexed(context)
                else "not indexed yet: indexing now (first run only)")]
-    if backend in LOCAL_BACKENDS:
+    if loads_in_process(context, backend):
         states.append((f"language model ({backend})", "ready: loads in a few seconds" if llm_is_prepared(context)
                        else "first run: being assembled and converted (one time); questions asked meanwhile are "
                             "answered by quoting the notes, then by the model"))
@@ -116,7 +126,7 @@ class WarmUp:
     def _llm(self) -> None:
         backend = self.context.config.get("llm.backend", "local")
         try:
-            if backend not in LOCAL_BACKENDS:
+            if not loads_in_process(self.context, backend):
                 return
             from assistant.llm import preload
 

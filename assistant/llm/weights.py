@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from assistant.errors import UserError
 from assistant.atomic import atomic_path, atomic_write_text
+from assistant.packages import package_dir
 
 
 class WeightsError(UserError):
@@ -66,12 +67,6 @@ def models_dir(context: Any) -> Path:
     return path
 
 
-def _package_dir(module: str) -> Path | None:
-    from assistant.builtin import package_dir
-
-    return package_dir(module)
-
-
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -83,12 +78,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 def source_files(spec: GgufSpec) -> list[Path] | None:
     """The installed file(s) the model is made of, or None when a package is missing."""
     if spec.package:
-        pkg = _package_dir(spec.package)
+        pkg = package_dir(spec.package)
         path = pkg / spec.filename if pkg else None
         return [path] if path and path.is_file() else None
     paths = []
     for package, rel in spec.parts:
-        pkg = _package_dir(package)
+        pkg = package_dir(package)
         if pkg is None or not (pkg / rel).is_file():
             return None
         paths.append(pkg / rel)

@@ -27,14 +27,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, TextArea
 
 from assistant.errors import one_line
-from assistant.events import Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
+from assistant.events import Control, Data, Error, Event, Image, Notice, Progress, Source, Sources, Text
 from assistant.plugin import Context
 from assistant.options import parse_flags
 from assistant.router import LAST_ROUTE, MAX_INPUT_CHARS, dispatch, split_command
 from assistant.sanitize import safe_url, sanitize
 from assistant.tui.commands import ChatCommandsPlugin, code_blocks, parse_copy
 from assistant.tui.palette import CommandsProvider
-from assistant.warmup import LOCAL_BACKENDS, WarmUp
+from assistant.warmup import WarmUp, loads_in_process
 from assistant.tui.widgets import (
     CommandHints,
     ErrorLine,
@@ -235,19 +235,12 @@ class ChatApp(App[None]):
 
     def _open_store(self):
         """The session store; an unreadable database is moved aside, never lost or fatal."""
-        import sqlite3
+        from assistant.sessions import open_sessions
 
-        from assistant.sessions import SessionStore
-
-        path = self.context.config.sessions_db
-        try:
-            return SessionStore(path)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
-            path.rename(aside)
-            self._startup_notices.append(f"the session database could not be read ({exc}); "
-                                         f"it was moved to {aside} and a new one started")
-            return SessionStore(path)
+        store, notice = open_sessions(self.context.config.sessions_db)
+        if notice:
+            self._startup_notices.append(notice)
+        return store
 
     async def _show_first_session(self) -> None:
         await self._show_session(first=True)
@@ -456,7 +449,7 @@ class ChatApp(App[None]):
                 if self.context.cancel.cancelled:
                     return False
         backend = self.context.config.get("llm.backend", "local")
-        return backend in LOCAL_BACKENDS and not warm.llm_ready.is_set()
+        return loads_in_process(self.context, backend) and not warm.llm_ready.is_set()
 
     # -- events --------------------------------------------------------------------
     def _take_batch(self) -> list:
@@ -539,29 +532,34 @@ class ChatApp(App[None]):
             if reply is not None and event.message == "cancelled":
                 reply.cancelled = True
             await self._add_to_reply(NoticeLine(event.level, event.message))
+        elif isinstance(event, Control):
+            await self._handle_control(event)
         elif isinstance(event, Data):
             await self._handle_data(event.obj)
 
-    async def _handle_data(self, obj: Any) -> None:
-        action = obj.get("action") if isinstance(obj, dict) else None
-        if action == "session":
+    async def _handle_control(self, event: Control) -> None:
+        """What a plugin asks of the front end itself; unknown actions are ignored."""
+        if event.action == "clear":
+            self.context.session_id = self.context.sessions.new_session() if self.context.sessions else None
+        if event.action in ("session", "clear"):
             self._reply = None
             await self._show_session()
-        elif action == "quit":
+        elif event.action == "quit":
             await self.action_quit()
-        elif action in ("model", "export"):
+        elif event.action in ("model", "kb", "status"):
             self._refresh_status()
-        else:
-            # For people: a compact line or table; the raw JSON only with /debug.
-            from assistant.present import describe_data, raw_json
 
-            shown = describe_data(obj)
-            if self.show_raw:
-                shown = (shown + "\n\n" if shown else "") + f"```json\n{raw_json(obj)}\n```"
-            if shown.strip():
-                if self._reply is not None:
-                    self._reply.data.append(shown)
-                await self._add_to_reply(DataLine(shown))
+    async def _handle_data(self, obj: Any) -> None:
+        # For people: a compact line or table; the raw JSON only with /debug.
+        from assistant.present import describe_data, raw_json
+
+        shown = describe_data(obj)
+        if self.show_raw:
+            shown = (shown + "\n\n" if shown else "") + f"```json\n{raw_json(obj)}\n```"
+        if shown.strip():
+            if self._reply is not None:
+                self._reply.data.append(shown)
+            await self._add_to_reply(DataLine(shown))
 
     async def _finish_action(self) -> None:
         self._drain_timer.pause()
@@ -759,7 +757,7 @@ class ChatApp(App[None]):
         self.notify(f"copied {what} ({len(text):,} characters)")
 
     async def _retry(self, arg: str) -> None:
-        from assistant.llm import BACKENDS
+        from assistant.llm.backends import backend_names
 
         if self._busy:
             raise ValueError("still working on the last request; Escape cancels it")
@@ -767,8 +765,8 @@ class ChatApp(App[None]):
         if rest.strip():
             raise ValueError(f"/retry takes only --model BACKEND, not {rest.strip()!r}")
         backend = options.get("model")
-        if backend is not None and backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend is not None and backend not in backend_names():
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(backend_names())}")
         store, session_id = self.context.sessions, self.context.session_id
         messages = self._conversation_messages()
         last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)

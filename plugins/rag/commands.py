@@ -98,14 +98,38 @@ def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
             paths = shlex.split(text)
         except ValueError:
             paths = text.split()
-    else:  # free text routed by intent: keep the words that name existing paths
-        slot = request.options.get("path")
-        paths = [slot] if slot else [w.strip("'\".,;") for w in text.split()
-                                     if Path(w.strip("'\".,;")).expanduser().exists()]
+    else:  # free text routed by intent: only words that name an existing path
+        paths = named_paths(request.options.get("path"), text)
+        folders = [p for p in paths if Path(p).expanduser().is_dir()]
+        if folders:
+            # A folder found in a sentence may not be what was meant (".", "~"): ask first.
+            shown = " ".join(shlex.quote(str(Path(f).expanduser().resolve())) for f in folders)
+            yield Notice("info", f"ingest the whole folder {shown}? To confirm, type: /ingest {shown}")
+            return
     if not paths:
         yield Error("ingest needs a file or folder", "e.g. /ingest ~/notes/lecture3.pdf --kb mynotes")
         return
     yield from ingest(paths, context, opts.get("kb"), opts.get("json", False))
+
+
+def named_paths(slot: Any, text: str) -> list[str]:
+    """Paths a free-text request names explicitly: non-empty words (or the slot) that exist.
+
+    "please ingest my notes ..." names none: an empty word would be the
+    current folder, which is never ingested by accident.
+    """
+    words = [str(slot)] if slot else text.split()
+    paths = []
+    for word in words:
+        word = word.strip("'\"“”‘’,;:()")
+        bare = word.rstrip(".")  # a sentence's full stop; "..." and "." name nothing
+        if not bare.strip("/"):
+            continue
+        for candidate in (bare, word):
+            if Path(candidate).expanduser().exists():
+                paths.append(candidate)
+                break
+    return paths
 
 
 def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
@@ -217,15 +241,6 @@ def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
 
 
 # -- command line -----------------------------------------------------------------------
-def _group(subparsers: Any, name: str, help: str):
-    """The sub-subcommands of `name`, shared if another plugin already created it."""
-    existing = subparsers.choices.get(name)
-    if existing is not None and existing._subparsers is not None:  # noqa: SLF001 - argparse has no public lookup
-        return existing._subparsers._group_actions[0]  # noqa: SLF001
-    parser = subparsers.add_parser(name, help=help, description=help)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
-
-
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
@@ -263,11 +278,20 @@ def add_cli(subparsers: Any) -> None:
     q = add_command(kb_sub, "use", "make NAME the knowledge base used by default", _cli_kb_use)
     q.add_argument("name", metavar="NAME")
 
-    evals = _group(subparsers, "eval", "evaluate a component on a data set")
-    q = add_command(evals, "retrieval", "hit@k, MRR@5 and out-of-scope detection on a QA file", _cli_eval)
-    q.add_argument("qa_file", metavar="QA.jsonl")
+    from assistant import add_eval_command
+
+    q = add_eval_command(subparsers, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
+                         description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
+                                     "are documents outside the knowledge base (found relative to the QA file, or by name "
+                                     "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
+                                     "into which those documents are ingested first (as a user would); the others use "
+                                     "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
+                                     "\"self_contained\" version.")
+    q.add_argument("qa_files", nargs="+", metavar="QA.jsonl")
     q.add_argument("--k", type=int, default=5, help="passages per question (hit@5 always uses at least 5)")
-    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
+    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base for QA sets over it (default: rag.kb)")
+    q.add_argument("--documents", default=None, metavar="DIR",
+                   help="where to find the documents a QA set is about, when not relative to the QA file")
 
 
 def _check_k(args: Any) -> Error | None:
@@ -358,7 +382,7 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from plugins.rag.inputs import InputLineError, parse_line
+        from plugins.rag.inputs import InputLineError, Question, parse_line
 
         retriever = retriever_of(context)
         for event in retriever.prepare(args.kb, cancel=context.cancel):
@@ -370,8 +394,8 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
             except InputLineError as exc:
                 yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
                 continue
-            if question is None:
-                continue
+            if question is None:  # a blank line still gets its (empty) result line
+                question = Question("", [], number)
             result = search(question.text, context, args.k, args.kb, question.history)
             if args.json:
                 yield Data(result.as_dict())
@@ -407,22 +431,60 @@ def _cli_eval(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from plugins.rag.evaluate import evaluate, load_qa
-
-        items = load_qa(args.qa_file)
-        retriever = retriever_of(context)
-        yield from retriever.prepare(args.kb, cancel=context.cancel)
-        for event in evaluate(retriever, items, k=args.k, kb=args.kb, cancel=context.cancel):
-            if isinstance(event, Data) and not args.json:
-                m = event.obj
-                yield Text(
-                    f"{m['questions']} questions ({m['in_scope']} in scope, {m['out_of_scope']} out of scope)\n"
-                    f"hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  hit@5 {m['hit@5']:.3f}  MRR@5 {m['mrr@5']:.3f}\n"
-                    f"out-of-scope accuracy {m['out_of_scope_accuracy']}  in-scope rejection {m['in_scope_rejection']}\n")
-            else:
-                yield event
+        results = []
+        for qa_file in args.qa_files:
+            metrics = None
+            for event in eval_file(qa_file, context, args.k, args.kb, args.documents):
+                if isinstance(event, Data):
+                    metrics = event.obj
+                else:
+                    yield event
+            if metrics is not None:
+                results.append(metrics)
+                if not args.json:
+                    yield Text(eval_summary(metrics))
+        if args.json:
+            yield Data(results[0] if len(results) == 1 else {"sets": results})
 
     yield from guarded(events)
+
+
+def eval_file(qa_file: str, context: Context, k: int, kb: str | None, documents: str | None) -> Iterator[Event]:
+    """Evaluate one QA file; a set over outside documents gets its own knowledge base with them ingested."""
+    from plugins.rag.evaluate import document_sources, evaluate, load_qa, with_sources
+
+    items = load_qa(qa_file)
+    retriever = retriever_of(context)
+    sources = document_sources(qa_file, items, documents)
+    if sources:
+        import re
+
+        kb = "eval-" + re.sub(r"[^A-Za-z0-9_-]+", "-", Path(qa_file).stem)[:58]
+        for event in ingest([str(p) for p in sorted(set(sources.values()))], context, kb, as_json=True):
+            if not isinstance(event, Data):
+                yield event
+        items = with_sources(items, sources)
+    yield from retriever.prepare(kb, cancel=context.cancel)
+    for event in evaluate(retriever, items, k=k, kb=kb, cancel=context.cancel):
+        if isinstance(event, Data):
+            event.obj.update({"file": qa_file, "kb": retriever.kb_name(kb)})
+        yield event
+
+
+def eval_summary(m: dict[str, Any]) -> str:
+    lines = [f"{m['file']} (knowledge base '{m['kb']}'): {m['questions']} questions, {m['in_scope']} in scope, "
+             f"{m['out_of_scope']} out of scope, {m['followups']} follow-ups"]
+    if m.get("in_scope"):
+        lines.append(f"exact hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  hit@5 {m['hit@5']:.3f}  "
+                     f"MRR@5 {m['mrr@5']:.3f}  any@5 {m['any@5']:.3f}  in-scope rejected {m['in_scope_rejection']:.3f}")
+    if m.get("out_of_scope_accuracy") is not None:
+        lines.append(f"out-of-scope accuracy {m['out_of_scope_accuracy']:.3f}")
+    if m.get("followups"):
+        lines.append(f"follow-ups hit@3 {m['followup_hit@3']:.3f} vs self-contained {m['self_contained_hit@3']:.3f}"
+                     f"  (rejected {m['followup_rejection']:.3f})")
+    if "query_ms_p50" in m:
+        lines.append(f"query p50 {m['query_ms_p50']:.1f} ms, p95 {m['query_ms_p95']:.1f} ms")
+    return "\n".join(lines) + "\n"
 
 
 def doctor(context: Context) -> list[dict[str, Any]]:
