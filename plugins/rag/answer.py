@@ -113,6 +113,8 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     if not question:
         yield Error("ask needs a question", 'e.g. /ask "what does the KL term do in a VAE?"')
         return
+    # Start loading the language model now: on the command line it loads while retrieval runs.
+    getattr(context, "llm", None)
     yield from retriever.prepare(kb, cancel=context.cancel)
     result = retriever.search(question, k=k, kb=kb)
     sources = [h.to_source() for h in result.hits]

@@ -235,6 +235,22 @@ def add_cli(subparsers: Any) -> None:
     q.add_argument("--k", type=int, default=5, help="passages per question (hit@5 always uses at least 5)")
     q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
 
+    q = add_command(evals, "answers", "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
+                    _cli_eval_answers,
+                    description="Answer every question of QA.jsonl with the configured model and score each answer: "
+                                "key facts stated (\"facts\"), share of [n] citations pointing at the gold lines, share "
+                                "of sentences the grounding check supports, out-of-scope questions declined, seconds "
+                                "to the first text and in total. No LLM judge. knowledge/qa/notes_answer_qa.jsonl is "
+                                "over the built-in notes; knowledge/qa/course_answer_qa.jsonl over the course text, "
+                                "ingested first: assistant ingest ../shared/course/module9-generative-ai.md --kb course")
+    q.add_argument("qa_file", metavar="QA.jsonl")
+    q.add_argument("--model", dest="eval_model", default=None, metavar="BACKEND",
+                   help="LLM backend for this run (default: llm.backend)")
+    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
+    q.add_argument("--k", type=int, default=None, help="passages per question (default: rag.k)")
+    q.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="only N questions (in-scope and out-of-scope in the file's proportion)")
+
 
 def _check_k(args: Any) -> Error | None:
     if getattr(args, "k", None) is not None and not 1 <= args.k <= 100:
@@ -312,6 +328,31 @@ def _cli_eval(args: Any, context: Context) -> Iterator[Event]:
                     f"{m['questions']} questions ({m['in_scope']} in scope, {m['out_of_scope']} out of scope)\n"
                     f"hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  hit@5 {m['hit@5']:.3f}  MRR@5 {m['mrr@5']:.3f}\n"
                     f"out-of-scope accuracy {m['out_of_scope_accuracy']}  in-scope rejection {m['in_scope_rejection']}\n")
+            else:
+                yield event
+
+    yield from guarded(events)
+
+
+def _cli_eval_answers(args: Any, context: Context) -> Iterator[Event]:
+    bad = _check_k(args)
+    if bad:
+        yield bad
+        return
+    if args.limit is not None and args.limit < 1:
+        yield Error(f"--limit must be at least 1, got {args.limit}")
+        return
+
+    def events() -> Iterator[Event]:
+        from plugins.rag.answer_eval import evaluate_answers, load_answer_qa, report, subset
+
+        items = subset(load_answer_qa(args.qa_file), args.limit)
+        if args.eval_model:
+            context.config.set("llm.backend", args.eval_model, save=False)
+            context.drop_service("llm")
+        for event in evaluate_answers(context, retriever_of(context), items, k=args.k, kb=args.kb):
+            if isinstance(event, Data) and not args.json:
+                yield Text(report(event.obj))
             else:
                 yield event
 
