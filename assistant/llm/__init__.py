@@ -1,7 +1,8 @@
 """The LLM layer: one LangChain chat-model interface over several backends.
 
 Backends (`llm.backend` in config.toml, `/model NAME` in the chat, `--model NAME`):
-`local` (default, Qwen2.5-Coder-0.5B-Instruct via transformers), `smollm2`
+`local` (default, Qwen2.5-Coder-0.5B-Instruct via transformers), `local-1.5b` (the optional
+Qwen2.5-Coder-1.5B-Instruct, `make bigmodel`), `smollm2`
 (SmolLM2-135M, tests and weak machines), `llamacpp` (any GGUF through
 llama-cpp-python), `ollama`, `openai` (any OpenAI-compatible server) and
 `extractive` (no model: quotes the retrieved passages).
@@ -49,7 +50,7 @@ from typing import Any, Iterator
 
 from assistant.llm.budget import context_window, count_tokens, fit_sources  # noqa: F401 - public API
 
-BACKENDS = ("local", "smollm2", "llamacpp", "ollama", "openai", "extractive")
+BACKENDS = ("local", "local-1.5b", "smollm2", "llamacpp", "ollama", "openai", "extractive")
 NOTICE_KEY = "llm_notice"
 
 
@@ -99,7 +100,7 @@ def _build(context: Any, name: str):
     cfg = context.config
     common = dict(temperature=float(cfg.get("llm.temperature", 0.2)), max_tokens=int(cfg.get("llm.max_tokens", 512)),
                   context_window=int(cfg.get("llm.context_window", 4096) or 4096))
-    if name in ("local", "smollm2"):
+    if name in ("local", "local-1.5b", "smollm2"):
         from assistant.llm.hf_local import TransformersChatModel, start_load
         from assistant.llm.weights import SPECS, WeightsError, installed, models_dir
 
@@ -304,7 +305,7 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
     dtype = cfg.get("llm.dtype")
     has_transformers = importlib.util.find_spec("transformers") is not None
     rows = []
-    for name in ("local", "smollm2"):
+    for name in ("local", "local-1.5b", "smollm2"):
         spec = SPECS[name]
         if not installed(spec):
             rows.append({"name": name, "ok": False, "detail": f"{spec.label} not installed ({spec.install_hint})"})
@@ -317,7 +318,7 @@ def backend_status(context: Any) -> list[dict[str, Any]]:
         else:
             rows.append({"name": name, "ok": True,
                          "detail": f"{spec.label}; the first use verifies and converts it "
-                                   f"({'about a minute' if name == 'local' else 'about 15 s'})"})
+                                   f"({'about 15 s' if name == 'smollm2' else 'a minute or more'})"})
     from assistant.llm.llamacpp import available
 
     if not available():
