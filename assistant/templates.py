@@ -8,7 +8,7 @@ File format (all keys but `name` and `template` optional):
 
     name = "cot"
     description = "one line shown in `assistant prompt --list`"
-    technique = "cot"      # which runner uses it (plugins/prompting); default "single"
+    technique = "cot"      # which runner uses it (the plugin that runs templates); default "single"
     system = "system message, may use {{ variables }} too"
     template = "user message with {{ text }}"
     [variables]            # variable -> what it means (all are required unless in defaults)
@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import UserError
 from assistant.config import PROMPTS_DIR
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class TemplateError(Exception):
+class TemplateError(UserError):
     """A template file is malformed or a variable is missing; names file and field."""
 
 

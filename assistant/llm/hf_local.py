@@ -252,6 +252,13 @@ def forget_loads() -> None:
         _LOADS.clear()
 
 
+def _keep_ends(tensor, head: int, tail: int):
+    """The first `head` and the last `tail` columns of a (1, n) tensor."""
+    import torch
+
+    return torch.cat([tensor[:, :head], tensor[:, tensor.shape[1] - tail:]], dim=1)
+
+
 def to_dicts(messages: List[BaseMessage]) -> list[dict[str, str]]:
     role = {"human": "user", "ai": "assistant", "system": "system"}
     return [{"role": role.get(m.type, "user"), "content": str(m.content)} for m in messages]
@@ -306,8 +313,14 @@ class TransformersChatModel(BaseChatModel):
             if n <= limit or not middle:
                 break
             del dicts[middle[0]]
-        if n > limit:  # one message alone is too long: keep the last tokens (callers should use fit_sources)
-            ids = {k: v[:, -limit:] for k, v in ids.items()}
+        if n > limit:  # one message alone is too long (callers should use fit_sources): cut the middle,
+            # never the system instructions at the head, nor the question at the tail.
+            head = 0
+            if dicts[0]["role"] == "system":
+                head = len(loaded.tokenizer(loaded.tokenizer.apply_chat_template(dicts[:1], tokenize=False),
+                                            add_special_tokens=False)["input_ids"])
+            head = min(head, limit // 2)
+            ids = {k: _keep_ends(v, head, limit - head) for k, v in ids.items()}
             text = loaded.tokenizer.decode(ids["input_ids"][0])
         self._last_prompt = text
         return ids

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from assistant.errors import UserError
 from assistant.atomic import atomic_path, atomic_write_text
+from assistant.packages import package_dir
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A model file is missing or corrupt; the message says which and what to do."""
 
 
@@ -68,16 +70,10 @@ SPECS: dict[str, GgufSpec] = {"local": QWEN, "smollm2": SMOLLM2, "local-1.5b": Q
 
 def models_dir(context: Any) -> Path:
     """`llm.cache_dir` when set (tests share converted models across runs), else <state>/models."""
-    configured = context.config.get("llm.cache_dir", "")
+    configured = context.config.get("llm.cache_dir")
     path = Path(configured).expanduser() if configured else context.config.models_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _package_dir(module: str) -> Path | None:
-    from assistant.builtin import package_dir
-
-    return package_dir(module)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -91,12 +87,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 def source_files(spec: GgufSpec) -> list[Path] | None:
     """The installed file(s) the model is made of, or None when a package is missing."""
     if spec.package:
-        pkg = _package_dir(spec.package)
+        pkg = package_dir(spec.package)
         path = pkg / spec.filename if pkg else None
         return [path] if path and path.is_file() else None
     paths = []
     for package, rel in spec.parts:
-        pkg = _package_dir(package)
+        pkg = package_dir(package)
         if pkg is None or not (pkg / rel).is_file():
             return None
         paths.append(pkg / rel)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from assistant.cliutil import add_command
 from assistant.events import Data, Error, Event, Notice, Text
+from assistant import Setting
 from assistant.plugin import Command, Context, Plugin, Request
 
 TRAIN_FLAGS: dict[str, type] = {"data": str, "text_col": str, "label_col": str, "name": str,
@@ -35,7 +36,7 @@ def classify_texts(context: Context, texts: list[str], model: str | None = None)
     """Classify texts with a stored classifier (built-in ones train on first use)."""
     from .service import ensure_model, load_classifier
 
-    name = model or context.config.get("classifier.default_model", DEFAULT_MODEL)
+    name = model or context.config.get("classifier.default_model")
     texts = [t.strip() for t in texts]
     if not any(texts):
         yield Error("nothing to classify", "give a text: /classify TEXT [--model NAME]")
@@ -93,9 +94,19 @@ class ClassifierPlugin(Plugin):
                 "TEXT [--model NAME] | train --data FILE [--text-col C] [--label-col L] [--name N] [--epochs E] [--merge]"),
     )
     intents = {"classify": "classify"}
+    settings = {
+        "router.training": Setting("background", "first use trains the LoRA intent router",
+                                   choices=("background", "foreground", "off")),
+        "classifier.default_model": Setting(DEFAULT_MODEL, "classifier used by /classify without --model"),
+    }
 
     def services(self) -> dict[str, Callable[[Context], Any]]:
         return {"intent_classifier": _make_router}
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         from assistant.router import parse_flags
@@ -142,12 +153,15 @@ class ClassifierPlugin(Plugin):
         group.add_argument("--merge", action="store_true", help="also save a standalone model with the adapter merged in")
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from .data import INTENTS_FILE, SENTIMENT_FILE
+        from .data import SENTIMENT_FILE
         from .store import list_classifiers
 
         trained = {row["name"]: row for row in list_classifiers(context.home)}
-        checks = [{"name": "classifier data", "ok": INTENTS_FILE.is_file() and SENTIMENT_FILE.is_file(),
-                   "detail": f"{INTENTS_FILE.name}, {SENTIMENT_FILE.name}"}]
+        intents = context.registry.intent_examples() if context.registry else []
+        served = sorted({intent for _, intent in intents})
+        checks = [{"name": "classifier data", "ok": SENTIMENT_FILE.is_file() and len(served) >= 2,
+                   "detail": f"{SENTIMENT_FILE.name}; {len(intents)} intent examples for {len(served)} intents "
+                             f"({', '.join(served)})"}]
         for name in ("intents", "sentiment"):
             row = trained.get(name)
             detail = (f"trained, test accuracy {row['accuracy']:.3f}" if row and row["accuracy"] is not None
@@ -159,7 +173,8 @@ class ClassifierPlugin(Plugin):
 def _make_router(context: Context):
     from .service import IntentRouter
 
-    return IntentRouter(context.home, training=str(context.config.get("router.training", "background")))
+    examples = context.registry.intent_examples() if context.registry else None
+    return IntentRouter(context.home, training=str(context.config.get("router.training")), examples=examples)
 
 
 def _read_lines(args_text: list[str]) -> list[str]:

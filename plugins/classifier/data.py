@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant import UserError
 from assistant.config import PROJECT_ROOT
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-INTENTS_FILE = DATA_DIR / "intents.jsonl"
 SENTIMENT_FILE = DATA_DIR / "sentiment.csv"
 
 # Each class needs enough rows to put at least one in every split.
@@ -25,7 +25,7 @@ MAX_TEXT_CHARS = 5_000
 SPLIT_SEED = 13
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the user's data file, worded for the user."""
 
 
@@ -161,10 +161,24 @@ def split(data: LabelledTexts, validation: float = 0.15, test: float = 0.15, see
     return Splits(take(parts["train"]), take(parts["validation"]), take(parts["test"]), data.classes)
 
 
+def intent_data(examples: list[tuple[str, str]]) -> LabelledTexts:
+    """The router's training data: (utterance, intent) from every installed plugin (Registry.intent_examples)."""
+    data = LabelledTexts([text[:MAX_TEXT_CHARS] for text, _ in examples], [intent for _, intent in examples],
+                         "intent examples of the installed plugins")
+    check_trainable(data)
+    return data
+
+
+def examples_sha256(examples: list[tuple[str, str]]) -> str:
+    """Identifies a set of intent examples: a new plugin (or new examples) means a new router."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(examples, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def builtin_dataset(name: str) -> tuple[Path, str, str] | None:
-    """(file, text column, label column) of a dataset shipped with the plugin."""
-    if name == "intents":
-        return INTENTS_FILE, "text", "intent"
+    """(file, text column, label column) of a dataset shipped with the plugin (the intents are not a file:
+    see intent_data)."""
     if name == "sentiment":
         return SENTIMENT_FILE, "text", "label"
     return None

@@ -68,7 +68,8 @@ def _slash_ask(request: Request, context: Context) -> Iterator[Event]:
         return
     question, opts = parsed
     if opts.get("retrieval_only"):
-        yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False))
+        yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False),
+                                  history=request.history)
         return
     from plugins.rag.answer import answer
 
@@ -82,7 +83,8 @@ def _slash_retrieve(request: Request, context: Context) -> Iterator[Event]:
         yield parsed
         return
     question, opts = parsed
-    yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False))
+    yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False),
+                              history=request.history)
 
 
 def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
@@ -96,14 +98,38 @@ def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
             paths = shlex.split(text)
         except ValueError:
             paths = text.split()
-    else:  # free text routed by intent: keep the words that name existing paths
-        slot = request.options.get("path")
-        paths = [slot] if slot else [w.strip("'\".,;") for w in text.split()
-                                     if Path(w.strip("'\".,;")).expanduser().exists()]
+    else:  # free text routed by intent: only words that name an existing path
+        paths = named_paths(request.options.get("path"), text)
+        folders = [p for p in paths if Path(p).expanduser().is_dir()]
+        if folders:
+            # A folder found in a sentence may not be what was meant (".", "~"): ask first.
+            shown = " ".join(shlex.quote(str(Path(f).expanduser().resolve())) for f in folders)
+            yield Notice("info", f"ingest the whole folder {shown}? To confirm, type: /ingest {shown}")
+            return
     if not paths:
         yield Error("ingest needs a file or folder", "e.g. /ingest ~/notes/lecture3.pdf --kb mynotes")
         return
     yield from ingest(paths, context, opts.get("kb"), opts.get("json", False))
+
+
+def named_paths(slot: Any, text: str) -> list[str]:
+    """Paths a free-text request names explicitly: non-empty words (or the slot) that exist.
+
+    "please ingest my notes ..." names none: an empty word would be the
+    current folder, which is never ingested by accident.
+    """
+    words = [str(slot)] if slot else text.split()
+    paths = []
+    for word in words:
+        word = word.strip("'\"“”‘’,;:()")
+        bare = word.rstrip(".")  # a sentence's full stop; "..." and "." name nothing
+        if not bare.strip("/"):
+            continue
+        for candidate in (bare, word):
+            if Path(candidate).expanduser().exists():
+                paths.append(candidate)
+                break
+    return paths
 
 
 def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
@@ -122,18 +148,40 @@ def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
 
 
 # -- shared actions ---------------------------------------------------------------------
-def retrieval_only(question: str, context: Context, k: int | None, kb: str | None, as_json: bool) -> Iterator[Event]:
+def rewriter(context: Context) -> Callable[[list[dict[str, str]]], str] | None:
+    """The LLM rewrite of follow-ups when `rag.followup = "llm"`; None means the rules alone."""
+    if str(context.config.get("rag.followup", "rules")).lower() != "llm":
+        return None
+
+    def complete(messages: list[dict[str, str]]) -> str:
+        from assistant.llm import complete as llm_complete
+
+        return llm_complete(context, messages, max_tokens=60, temperature=0.0)
+
+    return complete
+
+
+def search(question: str, context: Context, k: int | None, kb: str | None,
+           history: list[dict[str, str]] | None = None):
+    """Retrieval for one question of a conversation (the follow-up resolved first)."""
+    return retriever_of(context).search(question, k=k, kb=kb, history=history,
+                                        complete=rewriter(context) if history else None)
+
+
+def retrieval_only(question: str, context: Context, k: int | None, kb: str | None, as_json: bool,
+                   history: list[dict[str, str]] | None = None) -> Iterator[Event]:
     if not question.strip():
         yield Error("retrieve needs a question")
         return
     retriever = retriever_of(context)
     yield from retriever.prepare(kb, cancel=context.cancel)
-    result = retriever.search(question, k=k, kb=kb)
+    result = search(question, context, k, kb, history)
     if as_json:
         yield Data(result.as_dict())
         return
     verdict = "covered" if result.covered else "not covered by the course notes"
-    yield Text(f"{len(result.hits)} passages from '{result.kb}' ({verdict}, coverage {result.coverage:.2f}).")
+    asked = f" for: {result.query}" if result.query != result.question else ""
+    yield Text(f"{len(result.hits)} passages from '{result.kb}'{asked} ({verdict}, coverage {result.coverage:.2f}).")
     yield Sources([h.to_source() for h in result.hits])
 
 
@@ -193,27 +241,28 @@ def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
 
 
 # -- command line -----------------------------------------------------------------------
-def _group(subparsers: Any, name: str, help: str):
-    """The sub-subcommands of `name`, shared if another plugin already created it."""
-    existing = subparsers.choices.get(name)
-    if existing is not None and existing._subparsers is not None:  # noqa: SLF001 - argparse has no public lookup
-        return existing._subparsers._group_actions[0]  # noqa: SLF001
-    parser = subparsers.add_parser(name, help=help, description=help)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
-
-
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
-    p = add_command(subparsers, "ask", "answer a question from the course notes with sources", _cli_ask)
-    p.add_argument("question", help="the question (quote it)")
+    p = add_command(subparsers, "ask", "answer a question from the course notes with sources", _cli_ask,
+                    description="Answer QUESTION from the course notes, citing sources. QUESTION '-' reads "
+                                "one question per line from stdin: a plain line is a question on its own, a JSON "
+                                'line {"question": ..., "history": [{"role": "user"|"assistant", "content": ...}]} '
+                                "carries the conversation so far, and a follow-up (\"what does the second one "
+                                "do?\") is resolved against it before retrieval. --session ID continues a saved "
+                                "chat conversation and adds this turn to it.")
+    p.add_argument("question", help="the question (quote it), or - to read questions / JSON lines from stdin")
+    p.add_argument("--session", type=int, default=None, metavar="ID",
+                   help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
     p.add_argument("--retrieval-only", action="store_true", help="show the passages; no language model")
 
     p = add_command(subparsers, "retrieve", "retrieve passages for each line of stdin", _cli_retrieve,
                     description="Read one question per line on stdin; print one result per line "
-                                '({"question", "covered", "hits": [...]} with --json).')
+                                '({"question", "query", "covered", "hits": [...]} with --json). A line may be JSON: '
+                                '{"question": ..., "history": [{"role": "user"|"assistant", "content": ...}]}; '
+                                'a follow-up is then resolved against its history and "query" shows the result.')
     p.add_argument("--k", type=int, default=None, help="passages per question (default 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
 
@@ -229,11 +278,20 @@ def add_cli(subparsers: Any) -> None:
     q = add_command(kb_sub, "use", "make NAME the knowledge base used by default", _cli_kb_use)
     q.add_argument("name", metavar="NAME")
 
-    evals = _group(subparsers, "eval", "evaluate a component on a data set")
-    q = add_command(evals, "retrieval", "hit@k, MRR@5 and out-of-scope detection on a QA file", _cli_eval)
-    q.add_argument("qa_file", metavar="QA.jsonl")
+    from assistant import add_eval_command
+
+    q = add_eval_command(subparsers, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
+                         description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
+                                     "are documents outside the knowledge base (found relative to the QA file, or by name "
+                                     "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
+                                     "into which those documents are ingested first (as a user would); the others use "
+                                     "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
+                                     "\"self_contained\" version.")
+    q.add_argument("qa_files", nargs="+", metavar="QA.jsonl")
     q.add_argument("--k", type=int, default=5, help="passages per question (hit@5 always uses at least 5)")
-    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
+    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base for QA sets over it (default: rag.kb)")
+    q.add_argument("--documents", default=None, metavar="DIR",
+                   help="where to find the documents a QA set is about, when not relative to the QA file")
 
     q = add_command(evals, "answers", "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
                     _cli_eval_answers,
@@ -242,7 +300,8 @@ def add_cli(subparsers: Any) -> None:
                                 "of sentences the grounding check supports, out-of-scope questions declined, seconds "
                                 "to the first text and in total. No LLM judge. knowledge/qa/notes_answer_qa.jsonl is "
                                 "over the built-in notes; knowledge/qa/course_answer_qa.jsonl over the course text, "
-                                "ingested first: assistant ingest ../shared/course/module9-generative-ai.md --kb course")
+                                "which (like any set whose sources are documents outside the knowledge base) is "
+                                "ingested first into a knowledge base of its own, eval-<file name>.")
     q.add_argument("qa_file", metavar="QA.jsonl")
     q.add_argument("--model", dest="eval_model", default=None, metavar="BACKEND",
                    help="LLM backend for this run (default: llm.backend)")
@@ -250,6 +309,8 @@ def add_cli(subparsers: Any) -> None:
     q.add_argument("--k", type=int, default=None, help="passages per question (default: rag.k)")
     q.add_argument("--limit", type=int, default=None, metavar="N",
                    help="only N questions (in-scope and out-of-scope in the file's proportion)")
+    q.add_argument("--documents", default=None, metavar="DIR",
+                   help="where to find the documents a QA set is about, when not relative to the QA file")
 
 
 def _check_k(args: Any) -> Error | None:
@@ -264,9 +325,73 @@ def _cli_ask(args: Any, context: Context) -> Iterator[Event]:
         yield bad
         return
     options = {"k": args.k, "kb": args.kb, "retrieval_only": args.retrieval_only, "json": args.json}
-    request = Request(text=args.question, command=None, intent="ask",
-                      options={k: v for k, v in options.items() if v is not None})
-    yield from guarded(lambda: _slash_ask(request, context))
+    options = {k: v for k, v in options.items() if v is not None}
+    yield from guarded(lambda: _ask_with_history(args, context, options))
+
+
+def _ask_one(question: str, history: list[dict[str, str]], options: dict[str, Any],
+             context: Context) -> Iterator[Event]:
+    request = Request(text=question, command=None, intent="ask", options=options, history=history)
+    yield from _slash_ask(request, context)
+
+
+def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> Iterator[Event]:
+    """`ask QUESTION` or `ask -` (stdin lines), optionally continuing a saved session."""
+    from plugins.rag.inputs import InputLineError, parse_line
+
+    store, history = None, []
+    if args.session is not None:
+        store = _session_store(context, args.session)
+        if isinstance(store, Error):
+            yield store
+            return
+        history = store.history(args.session)
+    if args.question != "-":
+        yield from _ask_turn(args.question, history, options, context, store, args.session)
+        return
+    for number, line in enumerate(sys.stdin, 1):
+        context.cancel.raise_if_cancelled()
+        try:
+            question = parse_line(line, number)
+        except InputLineError as exc:
+            yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
+            continue
+        if question is None:
+            continue
+        turns = history + question.history if store is not None else question.history
+        yield from _ask_turn(question.text, turns, options, context, store, args.session)
+        if store is not None:  # the next line continues the session, this turn included
+            history = store.history(args.session)
+
+
+def _ask_turn(question: str, history: list[dict[str, str]], options: dict[str, Any], context: Context,
+              store: Any, session_id: int | None) -> Iterator[Event]:  # noqa: PLR0913
+    """Answer one question; with a session, save the question and the answer to it."""
+    parts: list[str] = []
+    for event in _ask_one(question, history, options, context):
+        if isinstance(event, Text):
+            parts.append(event.delta)
+        elif isinstance(event, Data) and isinstance(event.obj, dict) and "answer" in event.obj:
+            parts = [str(event.obj["answer"])]
+        yield event
+    if store is not None and session_id is not None:
+        store.add_message(session_id, "user", question)
+        store.add_message(session_id, "assistant", "".join(parts).strip() or "*(no text)*")
+
+
+def _session_store(context: Context, session_id: int):
+    """The session database with `session_id` in it, or an Error."""
+    from assistant.sessions import SessionStore
+
+    store = context.sessions
+    if store is None:
+        path = context.config.sessions_db
+        if not path.exists():
+            return Error(f"no saved conversations yet (no {path.name})", "start one in the chat: assistant")
+        store = context.sessions = SessionStore(path)
+    if not store.exists(session_id):
+        return Error(f"no saved conversation with id {session_id}", "see /sessions in the chat")
+    return store
 
 
 def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
@@ -276,17 +401,26 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
+        from plugins.rag.inputs import InputLineError, Question, parse_line
+
         retriever = retriever_of(context)
         for event in retriever.prepare(args.kb, cancel=context.cancel):
             yield event
-        for line in sys.stdin:
+        for number, line in enumerate(sys.stdin, 1):
             context.cancel.raise_if_cancelled()
-            question = line.rstrip("\n")
-            result = retriever.search(question, k=args.k, kb=args.kb)
+            try:
+                question = parse_line(line, number)
+            except InputLineError as exc:
+                yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
+                continue
+            if question is None:  # a blank line still gets its (empty) result line
+                question = Question("", [], number)
+            result = search(question.text, context, args.k, args.kb, question.history)
             if args.json:
                 yield Data(result.as_dict())
             else:
-                yield Text(f"Q: {question}  [{'covered' if result.covered else 'not covered'}]\n" + "".join(
+                asked = f"  (searched: {result.query})" if result.query != result.question else ""
+                yield Text(f"Q: {question.text}{asked}  [{'covered' if result.covered else 'not covered'}]\n" + "".join(
                     f"  {i}. {h.to_source().label()}  score {h.score:.3f}\n" for i, h in enumerate(result.hits, 1)))
 
     yield from guarded(events)
@@ -316,20 +450,20 @@ def _cli_eval(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from plugins.rag.evaluate import evaluate, load_qa
-
-        items = load_qa(args.qa_file)
-        retriever = retriever_of(context)
-        yield from retriever.prepare(args.kb, cancel=context.cancel)
-        for event in evaluate(retriever, items, k=args.k, kb=args.kb, cancel=context.cancel):
-            if isinstance(event, Data) and not args.json:
-                m = event.obj
-                yield Text(
-                    f"{m['questions']} questions ({m['in_scope']} in scope, {m['out_of_scope']} out of scope)\n"
-                    f"hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  hit@5 {m['hit@5']:.3f}  MRR@5 {m['mrr@5']:.3f}\n"
-                    f"out-of-scope accuracy {m['out_of_scope_accuracy']}  in-scope rejection {m['in_scope_rejection']}\n")
-            else:
-                yield event
+        results = []
+        for qa_file in args.qa_files:
+            metrics = None
+            for event in eval_file(qa_file, context, args.k, args.kb, args.documents):
+                if isinstance(event, Data):
+                    metrics = event.obj
+                else:
+                    yield event
+            if metrics is not None:
+                results.append(metrics)
+                if not args.json:
+                    yield Text(eval_summary(metrics))
+        if args.json:
+            yield Data(results[0] if len(results) == 1 else {"sets": results})
 
     yield from guarded(events)
 
@@ -347,16 +481,66 @@ def _cli_eval_answers(args: Any, context: Context) -> Iterator[Event]:
         from plugins.rag.answer_eval import evaluate_answers, load_answer_qa, report, subset
 
         items = subset(load_answer_qa(args.qa_file), args.limit)
+        items, kb = yield from eval_documents(args.qa_file, items, context, args.kb, args.documents)
         if args.eval_model:
             context.config.set("llm.backend", args.eval_model, save=False)
             context.drop_service("llm")
-        for event in evaluate_answers(context, retriever_of(context), items, k=args.k, kb=args.kb):
+        for event in evaluate_answers(context, retriever_of(context), items, k=args.k, kb=kb):
             if isinstance(event, Data) and not args.json:
                 yield Text(report(event.obj))
             else:
                 yield event
 
     yield from guarded(events)
+
+
+def eval_documents(qa_file: str, items: list[dict[str, Any]], context: Context, kb: str | None,
+                   documents: str | None):
+    """A QA set over outside documents gets a knowledge base of its own, eval-<file name>, with them ingested.
+
+    A generator (yields ingest events); returns (items with sources as the ingested paths, the kb to use).
+    """
+    from plugins.rag.evaluate import document_sources, with_sources
+
+    sources = document_sources(qa_file, items, documents)
+    if not sources:
+        return items, kb
+    import re
+
+    kb = "eval-" + re.sub(r"[^A-Za-z0-9_-]+", "-", Path(qa_file).stem)[:58]
+    for event in ingest([str(p) for p in sorted(set(sources.values()))], context, kb, as_json=True):
+        if not isinstance(event, Data):
+            yield event
+    return with_sources(items, sources), kb
+
+
+def eval_file(qa_file: str, context: Context, k: int, kb: str | None, documents: str | None) -> Iterator[Event]:
+    """Evaluate one QA file; a set over outside documents gets its own knowledge base with them ingested."""
+    from plugins.rag.evaluate import evaluate, load_qa
+
+    retriever = retriever_of(context)
+    items, kb = yield from eval_documents(qa_file, load_qa(qa_file), context, kb, documents)
+    yield from retriever.prepare(kb, cancel=context.cancel)
+    for event in evaluate(retriever, items, k=k, kb=kb, cancel=context.cancel):
+        if isinstance(event, Data):
+            event.obj.update({"file": qa_file, "kb": retriever.kb_name(kb)})
+        yield event
+
+
+def eval_summary(m: dict[str, Any]) -> str:
+    lines = [f"{m['file']} (knowledge base '{m['kb']}'): {m['questions']} questions, {m['in_scope']} in scope, "
+             f"{m['out_of_scope']} out of scope, {m['followups']} follow-ups"]
+    if m.get("in_scope"):
+        lines.append(f"exact hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  hit@5 {m['hit@5']:.3f}  "
+                     f"MRR@5 {m['mrr@5']:.3f}  any@5 {m['any@5']:.3f}  in-scope rejected {m['in_scope_rejection']:.3f}")
+    if m.get("out_of_scope_accuracy") is not None:
+        lines.append(f"out-of-scope accuracy {m['out_of_scope_accuracy']:.3f}")
+    if m.get("followups"):
+        lines.append(f"follow-ups hit@3 {m['followup_hit@3']:.3f} vs self-contained {m['self_contained_hit@3']:.3f}"
+                     f"  (rejected {m['followup_rejection']:.3f})")
+    if "query_ms_p50" in m:
+        lines.append(f"query p50 {m['query_ms_p50']:.1f} ms, p95 {m['query_ms_p95']:.1f} ms")
+    return "\n".join(lines) + "\n"
 
 
 def doctor(context: Context) -> list[dict[str, Any]]:

@@ -57,10 +57,12 @@ class Retrieval:
     best_dense: float = 0.0
     kb: str = "default"
     coverage: float = 0.0  # best dense cosine + LEXICAL_WEIGHT * query-term overlap
+    query: str = ""  # what was searched: the question, or a follow-up resolved against the conversation
+    followup: str = "none"  # how it was resolved: "none", "rules" or "llm" (assistant.followup)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "covered": self.covered, "coverage": self.coverage,
-                "hits": [h.as_dict() for h in self.hits]}
+        return {"question": self.question, "query": self.query or self.question, "followup": self.followup,
+                "covered": self.covered, "coverage": self.coverage, "hits": [h.as_dict() for h in self.hits]}
 
 
 class _Lexical:
@@ -158,14 +160,29 @@ class Retriever:
             return cached
 
     # -- search ------------------------------------------------------------------
-    def search(self, question: str, k: int | None = None, kb: str | None = None) -> Retrieval:
+    def search(self, question: str, k: int | None = None, kb: str | None = None,
+               history: list[dict[str, str]] | None = None, complete: Any = None) -> Retrieval:
+        """Passages for `question`; a follow-up is first resolved against `history`.
+
+        The resolved query (assistant.followup) is what is ranked and what the
+        coverage check judges; `complete(messages) -> str` lets a language
+        model do the rewrite, with the rules as fallback.
+        """
+        from assistant.followup import resolve
+
+        question = " ".join(str(question or "").split())
+        resolution = resolve(question, history, complete)
+        result = self._search(resolution.resolved, k, kb)
+        result.question, result.query, result.followup = question, resolution.resolved, resolution.method
+        return result
+
+    def _search(self, question: str, k: int | None, kb: str | None) -> Retrieval:
         from plugins.rag.bm25 import tokenize
 
         for _ in self.prepare(kb):
             pass
         name = self.kb_name(kb)
         k = max(1, int(k or self.config.get("rag.k", 5) or 5))
-        question = " ".join(question.split())
         if not question:
             return Retrieval(question, False, [], 0.0, name)
         lexical = self._lexical_for(name)

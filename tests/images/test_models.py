@@ -78,7 +78,7 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(trained_context, run_cli,
     assert code == 1 and "incompatible" in stderr
 
 
-def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path):
+def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path, no_shipped_models):
     code, _, stderr = run_cli("image", "sample", "bigfoot")
     assert code == 1 and "known models: vae, gan, diffusion" in stderr
     code, _, stderr = run_cli("image", "sample", "vae")
@@ -105,7 +105,8 @@ def test_large_n_is_generated_in_batches(trained_context, tmp_path):
     assert not np.allclose(images[:10], images[1000:1010])
 
 
-def test_chat_commands_and_quick_training(image_context):
+def test_chat_commands_and_quick_training(image_context, no_shipped_models):
+    """Without a shipped model (a build without package data), the chat trains a quick one first."""
     from assistant.events import Collected, Image, Notice
     from assistant.router import dispatch
 

@@ -1,0 +1,375 @@
+"""Follow-up questions: does a message lean on the conversation, and what does it ask?
+
+`refers_back(text)` says whether a message cannot be understood on its own: a
+pronoun with nothing before it to point at ("why is it unstable?"), an ordinal
+("and the second one?"), an ellipsis ("why?", "what about GANs?", "an
+example?"). A self-contained question returns False, so a change of topic does
+not drag the old topic along.
+
+`rewrite(text, history)` turns such a follow-up into a self-contained question
+with rules only (no model): the subject of the previous question replaces the
+pronoun, an ordinal picks the item from the previous reply's enumeration, and
+an ellipsis is completed with the previous question. `resolve()` does the same
+and can ask a language model instead (`llm_rewrite`), keeping the rule-based
+result whenever the model's answer does not look like one question.
+
+Core module: standard library only, so routers and front ends can import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+Turn = dict  # {"role": "user" | "assistant", "content": str}
+
+WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
+
+# Words that say nothing about the topic: question words, auxiliaries, pronouns,
+# fillers and the verbs of a request ("explain", "show"). A question made only
+# of these (plus a pronoun) cannot stand alone.
+FUNCTION_WORDS = frozenset("""
+a an the and or but so also too then than of to in on at by for from with without into onto about as
+is are was were be been being am do does did doing done have has had having can could should would will
+shall may might must what which who whom whose how why when where whether if i me my we us our you your
+he she him her his hers one ones there here not no yes just only very really please again more most less
+any some each every all both either neither other another else such same own okay ok well
+explain describe tell give show say says said mean means meaning meant define elaborate expand clarify
+example examples instance detail details simpler simply exactly instead anyway though yet still
+work works working happen happens matter matters help helps go goes continue look looks like
+get gets need needs needed make makes made use uses used using want know understand fix solve
+thing things part parts way ways step steps case cases kind kinds bit lot let lets
+code python snippet words term terms simple short shorter name few list
+""".split())
+
+PRONOUNS = frozenset("it its itself they them their theirs themselves this that these those he she him her".split())
+DEMONSTRATIVES = frozenset("this that these those".split())
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1, "former": 0, "latter": -1}
+# "The second one", "the latter", "the other one", "the second term": an item named before.
+ORDINAL_REF = re.compile(
+    r"\b(?:the\s+)?(first|second|third|fourth|fifth|last|former|latter|other)"
+    r"(?:\s+(one|ones|term|terms|part|item|option|step|point|component|idea|thing|method|technique|approach))?\b"
+    r"(?!\s+(?:of|in|from)\s+(?:the\s+|a\s+|an\s+)?(?!them\b|these\b|those\b|it\b)[A-Za-z])"
+    r"(?!\s+(?!(?:one|ones|is|are|was|were|do|does|did|can|could|should|would|will|has|have|used|for|in|on|"
+    r"and|or|mean|means|work|works|then|again|exactly|then)\b)[A-Za-z])",
+    re.I)
+# Openers that continue the last question: "what about X", "and for GANs?", "how about the decoder".
+CONTINUATION = re.compile(r"^\s*(?:(?:and|but|so|ok(?:ay)?|then)\s*,?\s*)?(?:what|how)\s+about\b\s*(.*)$", re.I)
+LEADING_CONJUNCTION = re.compile(r"^\s*(?:and|but|so|also|then|plus)\b[\s,]*(.*)$", re.I)
+# "It" that points at nothing: "is it true that ...", "what does it mean when ...", "it is possible to ...".
+DUMMY_IT = re.compile(
+    r"(?:\b(?:is\s+)?it(?:'s|\s+is|\s+was)?\s+(?:true|possible|better|worse|necessary|important|common|normal|hard|"
+    r"easy|ok|okay|fine|worth|enough|best)\s+(?:to|that|if|when|for)\b|\bit\s+(?:mean|means)\s+(?:when|if|that)\b|"
+    r"\bhow\s+come\b|\bis\s+it\s+(?:true|possible|necessary|common|normal)\b)"
+    r"(?:\s+that\b)?",
+    re.I)
+# "Write the loss.", "Show the code", "Give the formula": a short request about something named before.
+DEFINITE_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:write|show|give|list|state|derive|draw)(?:\s+me)?\s+(?:the|its|their)"
+                              r"(?:\s+[\w-]+){1,2}\s*[.?!]*\s*$", re.I)
+GRAMMAR_AFTER_DET = frozenset("is are was were do does did mean means work works in on for to with again and or so then "
+                              "happen happens matter matters help helps rather instead than way one".split())
+# Clause boundaries: a noun before one of these can be what a later pronoun points at.
+CLAUSE = re.compile(r"\s*(?:,|;|:|\band\b|\bbut\b|\bwhen\b|\bif\b|\bbecause\b|\bsince\b|\bwhile\b|\bso\b|\bwhich\b)\s*", re.I)
+QUESTION_OPENER = re.compile(
+    r"^\s*(?:(?:and|but|so|ok(?:ay)?|then)\s*,?\s*)?"
+    r"(?:(?:what|which|who|how|why|when|where)(?:'s|\s+(?:exactly\s+)?(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have))?"
+    r"|(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)"
+    r"|(?:please\s+)?(?:explain|describe|define|tell\s+me\s+about|give\s+me|show\s+me|summari[sz]e))\b\s*",
+    re.I)
+TRAILING_VERB = re.compile(r"\s+(?:do|does|work|works|mean|means|matter|matters|help|helps|happen|happens|"
+                           r"look\s+like|stand\s+for|come\s+from|used\s+for|for)\s*$", re.I)
+MAX_TOPIC_WORDS = 16
+
+
+def _words(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def content_words(text: str) -> list[str]:
+    """The words that name a topic (not question words, pronouns or fillers)."""
+    return [w for w in _words(text) if w.lower() not in FUNCTION_WORDS and w.lower() not in PRONOUNS
+            and w.lower() not in ORDINALS]
+
+
+def _pronoun_without_antecedent(text: str) -> bool:
+    """A pronoun (or "this/that" + noun) with nothing before it that it could point at.
+
+    "it/they/them" look for a topic word in an earlier clause ("What is X and why
+    do we need it?"); "this/that/these/those" after a topic word in the same
+    clause are relative or determiners of a new noun ("the loss that a VAE ...").
+    """
+    cleaned = DUMMY_IT.sub(" ", text)
+    seen_earlier = False  # a topic word in a clause before the current one
+    for clause in CLAUSE.split(cleaned):
+        seen_here = False
+        for word in (w.lower() for w in _words(clause)):
+            base = word[:-2] if word.endswith("'s") else word
+            if base in DEMONSTRATIVES:
+                if not seen_here and not seen_earlier:
+                    return True
+            elif base in PRONOUNS:
+                if not seen_earlier:
+                    return True
+            elif content_words(word):
+                seen_here = True
+        seen_earlier = seen_earlier or seen_here
+    return False
+
+
+def refers_back(text: str) -> bool:
+    """True when `text` leans on earlier turns to be understood."""
+    text = " ".join(str(text or "").split())
+    if not text or text.startswith("/"):
+        return False
+    if CONTINUATION.match(text) or DEFINITE_REQUEST.match(text):
+        return True
+    if ORDINAL_REF.search(text):
+        return True
+    if _pronoun_without_antecedent(text):
+        return True
+    topic = content_words(text)
+    if not topic:  # "why?", "how so?", "an example please", "go on"
+        return True
+    conj = LEADING_CONJUNCTION.match(text)
+    # "And for GANs?", "But in code?": a conjunction opening a very short message.
+    return bool(conj) and len(topic) <= 2 and len(_words(conj.group(1))) <= 4
+
+
+# -- deterministic rewrite ---------------------------------------------------------------
+def _strip(text: str) -> str:
+    return " ".join(str(text or "").split()).strip()
+
+
+VERBS = frozenset("""take takes use uses need needs make makes have has produce produces learn learns output outputs
+predict predicts generate generates compute computes get gets give gives receive receives return returns add adds
+apply applies solve solves fix fixes create creates train trains sample samples encode encodes decode decodes
+measure measures pull pulls push pushes map maps mean means work works do does help helps affect affects""".split())
+AUX_OPENER = re.compile(r"^\s*(?:(?:what|which|how|why|when|where)\s+)?(?:do|does|did|can|could|should|would|will)\b", re.I)
+
+
+def topic_of(question: str) -> str:
+    """The subject of a question: "What are the two terms of the VAE loss?" -> "the two terms of the VAE loss"."""
+    text = _strip(question).rstrip("?.!").strip()
+    body = QUESTION_OPENER.sub("", text, count=1)
+    if AUX_OPENER.match(text):  # "What does the noise predictor take as input" -> "the noise predictor"
+        words = body.split()
+        cut = next((i for i, w in enumerate(words) if i > 0 and w.lower() in VERBS), None)
+        if cut:
+            body = " ".join(words[:cut])
+    body = TRAILING_VERB.sub("", body).strip(" ,")
+    words = body.split()
+    if len(words) > MAX_TOPIC_WORDS:
+        body = " ".join(words[:MAX_TOPIC_WORDS])
+    return body or text
+
+
+LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.+)$")
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+MARKERS = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
+ENUM_SPLIT = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,\s*|\s+and\s+|\s+or\s+|;\s*)", re.I)
+LEAD_IN = re.compile(r"^.*?\b(?:are|is|were|include|includes|including|namely|:)\s+", re.I)
+
+
+NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "both": 2, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6}
+
+
+def enumeration(reply: str, expected: int | None = None) -> list[str]:
+    """The items a reply lists: a bulleted/numbered list, else "A, B and C" in its first sentences.
+
+    With `expected` (the question asked for "two terms"), only a list of that length counts.
+    """
+    reply = MARKERS.sub("", reply or "")
+    items = []
+    for line in reply.splitlines():
+        found = LIST_LINE.match(line)
+        if found:
+            item = re.split(r"\s*(?::|\s[-\u2013\u2014]\s|\.\s)", found.group(1).strip("*_ "), maxsplit=1)[0]
+            items.append(item.strip("*_ .").strip())
+    if len(items) >= 2 and expected in (None, len(items)):
+        return items
+    for sentence in SENTENCE.split(_strip(reply))[:3]:
+        body = LEAD_IN.sub("", sentence.rstrip(".!?"), count=1)
+        if not re.search(r"\b(?:and|or)\b", body, re.I):
+            continue  # "A, B and C": a list ends with a conjunction
+        parts = [p.strip(" .") for p in ENUM_SPLIT.split(body) if p.strip(" .")]
+        if 2 <= len(parts) <= 6 and all(len(p.split()) <= 8 for p in parts) and expected in (None, len(parts)):
+            return parts
+    return []
+
+
+def stated_item(reply: str, which: str) -> str | None:
+    """What a reply says the ordinal item is: "... the second is the KL divergence." -> "the KL divergence"."""
+    if which not in ORDINALS:
+        return None
+    found = re.search(rf"\b{which}\b(?:\s+\w+)?\s+(?:is|are|being)\s+(?:called\s+)?([^.;:!?\[]{{3,80}})",
+                      MARKERS.sub("", reply or ""), re.I)
+    return found.group(1).strip(" ,") if found else None
+
+
+def expected_count(question: str) -> int | None:
+    """"What are the two terms ..." -> 2: how many items the question asked for."""
+    for word in _words(question.lower()):
+        if word in NUMBER_WORDS:
+            return NUMBER_WORDS[word]
+    return None
+
+
+def _last(history: Sequence[Turn], role: str) -> str:
+    for turn in reversed(list(history or [])):
+        if isinstance(turn, dict) and turn.get("role") == role and _strip(turn.get("content")):
+            return _strip(turn.get("content"))
+    return ""
+
+
+def _previous_question(history: Sequence[Turn], depth: int = 3) -> tuple[str, list[Turn]]:
+    """The last user question, itself resolved against the turns before it (a chain of follow-ups)."""
+    turns = [t for t in (history or []) if isinstance(t, dict) and t.get("role") in ("user", "assistant")
+             and _strip(t.get("content"))]
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index].get("role") == "user":
+            text = _strip(turns[index]["content"])
+            if text.startswith("/"):  # a command: only its argument is a question
+                text = text.split(" ", 1)[1] if " " in text else ""
+                if not text:
+                    continue
+            earlier = turns[:index]
+            if depth > 0 and refers_back(text) and earlier:
+                text = rewrite(text, earlier, depth - 1)
+            return text, turns[index + 1:]
+    return "", []
+
+
+def _replace_pronoun(text: str, subject: str) -> tuple[str, bool]:
+    """Put the subject where the first pronoun without antecedent is."""
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        lower = word.lower()
+        if lower in ("its", "their", "theirs"):
+            return f"{subject}'s"
+        return subject
+
+    # A demonstrative before a noun ("this term") keeps the noun: "this term" -> "the term of SUBJECT".
+    det = re.search(r"\b(this|that|these|those)\s+([A-Za-z][\w-]*)(?=\s+\w)", text, re.I)
+    if det and det.group(2).lower() not in GRAMMAR_AFTER_DET and det.group(2).lower() not in PRONOUNS:
+        start, end = det.span()
+        return f"{text[:start]}the {det.group(2)} of {subject}{text[end:]}", True
+    pattern = re.compile(r"\b(it|its|they|them|their|theirs|this|that|these|those)\b", re.I)
+    for match in pattern.finditer(text):
+        before = text[:match.start()]
+        if DUMMY_IT.search(text[max(0, match.start() - 8):match.end() + 12]):
+            continue
+        if content_words(CLAUSE.split(before)[-1] if before else "") and match.group(0).lower() in ("that", "this"):
+            continue  # "the loss that ..." is a relative clause, not a reference
+        return text[:match.start()] + swap(match) + text[match.end():], True
+    return text, False
+
+
+def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
+    """A self-contained version of `question`, by rules. Unchanged when it does not refer back."""
+    question = _strip(question)
+    if not refers_back(question):
+        return question
+    previous, after = _previous_question(history, depth)
+    if not previous:
+        return question
+    reply = _last(after, "assistant")
+    subject = topic_of(previous)
+    body = question.rstrip("?.! ")
+
+    continuation = CONTINUATION.match(body)
+    if continuation:  # "what about the decoder?" -> the previous question, asked about the decoder
+        new = continuation.group(1).strip(" ,") or subject
+        return f"{previous.rstrip('?.! ')}, for {new}?"
+
+    ordinal = ORDINAL_REF.search(body)
+    if ordinal:
+        which = ordinal.group(1).lower()
+        count = expected_count(previous)
+        item = (stated_item(reply, which)
+                or item_or_none(enumeration(reply, count) or enumeration(previous, count), which))
+        named = item or f"the {which} {ordinal.group(2) or 'one'} of {subject}"
+        resolved = body[:ordinal.start()] + named + body[ordinal.end():]
+        resolved = re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I)
+        return _finish(resolved, subject)
+
+    resolved, replaced = _replace_pronoun(body, subject)
+    if replaced:
+        return _finish(re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I), "")
+    # An ellipsis ("why?", "an example?", "and in code?"): ask it about the previous question.
+    rest = LEADING_CONJUNCTION.match(body)
+    tail = rest.group(1) if rest else body
+    return f"{previous.rstrip('?.! ')}? {tail[:1].upper() + tail[1:]}?".replace("??", "?")
+
+
+def item_or_none(items: list[str], which: str) -> str | None:
+    """The item an ordinal names ("second" -> items[1]); None without a list or for "other"."""
+    if not items or which not in ORDINALS:
+        return None
+    index = ORDINALS[which]
+    return items[index] if -len(items) <= index < len(items) else items[-1]
+
+
+def _finish(text: str, context: str) -> str:
+    text = _strip(text)
+    text = text[:1].upper() + text[1:]
+    if context and context.lower() not in text.lower():
+        text = f"{text} ({context})"
+    return text.rstrip("?.! ") + "?"
+
+
+# -- optional LLM rewrite ----------------------------------------------------------------
+LLM_INSTRUCTION = (
+    "Rewrite the student's last message as one self-contained question that names its topic explicitly, "
+    "using the conversation only to resolve words like 'it', 'the second one' or 'what about'. "
+    "Do not answer it. Reply with the question only, on one line.")
+MAX_REWRITE_CHARS = 300
+
+
+def llm_messages(question: str, history: Sequence[Turn], max_turns: int = 4) -> list[dict[str, str]]:
+    """Chat messages asking a model for the standalone question (conversation fenced as data)."""
+    turns = [t for t in (history or []) if isinstance(t, dict) and t.get("role") in ("user", "assistant")]
+    lines = [f"{t['role']}: {_strip(t.get('content'))[:600]}" for t in turns[-max_turns:]]
+    conversation = "\n".join(lines).replace("</conversation>", "</ conversation>")
+    return [{"role": "system", "content": LLM_INSTRUCTION},
+            {"role": "user", "content": f"<conversation>\n{conversation}\n</conversation>\n"
+                                        f"Last message: {_strip(question)}\nStandalone question:"}]
+
+
+def accept_llm_rewrite(candidate: str, question: str) -> str | None:
+    """The model's rewrite if it looks like one question; None otherwise (then the rules are used)."""
+    text = _strip((candidate or "").splitlines()[0] if (candidate or "").strip() else "")
+    text = re.sub(r"^(?:standalone question|question|rewritten)\s*:\s*", "", text, flags=re.I).strip(" \"'`")
+    if not text or len(text) > MAX_REWRITE_CHARS or len(text) < 4:
+        return None
+    if refers_back(text) or not content_words(text):
+        return None  # still leans on the conversation: no better than the message itself
+    return text
+
+
+@dataclass(frozen=True)
+class Resolution:
+    question: str  # what the user typed
+    resolved: str  # what retrieval and the coverage check use
+    method: str  # "none" (self-contained), "rules" or "llm"
+
+    @property
+    def changed(self) -> bool:
+        return self.resolved != self.question
+
+
+def resolve(question: str, history: Sequence[Turn] | None,
+            complete: Callable[[list[dict[str, str]]], str] | None = None) -> Resolution:
+    """Resolve a follow-up against `history`; `complete(messages) -> text` enables the LLM rewrite."""
+    question = _strip(question)
+    if not history or not refers_back(question):
+        return Resolution(question, question, "none")
+    by_rules = rewrite(question, history)
+    if complete is not None:
+        try:
+            better = accept_llm_rewrite(complete(llm_messages(question, history)), question)
+        except Exception:  # noqa: BLE001 - a failing model falls back to the rules
+            better = None
+        if better:
+            return Resolution(question, better, "llm")
+    return Resolution(question, by_rules, "rules" if by_rules != question else "none")
