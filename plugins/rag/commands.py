@@ -294,9 +294,10 @@ def add_cli(subparsers: Any) -> None:
     q.add_argument("--documents", default=None, metavar="DIR",
                    help="where to find the documents a QA set is about, when not relative to the QA file")
 
-    q = add_command(evals, "answers", "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
-                    _cli_eval_answers,
-                    description="Answer every question of QA.jsonl with the configured model and score each answer: "
+    q = add_eval_command(subparsers, "answers",
+                         "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
+                         _cli_eval_answers,
+                         description="Answer every question of QA.jsonl with the configured model and score each answer: "
                                 "key facts stated (\"facts\"), share of [n] citations pointing at the gold lines, share "
                                 "of sentences the grounding check supports, out-of-scope questions declined, seconds "
                                 "to the first text and in total. No LLM judge. knowledge/qa/notes_answer_qa.jsonl is "
