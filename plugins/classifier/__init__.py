@@ -111,6 +111,11 @@ class ClassifierPlugin(Plugin):
     def services(self) -> dict[str, Callable[[Context], Any]]:
         return {"intent_classifier": _make_router}
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         from assistant.router import parse_flags
 
@@ -156,12 +161,15 @@ class ClassifierPlugin(Plugin):
         group.add_argument("--merge", action="store_true", help="also save a standalone model with the adapter merged in")
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from .data import INTENTS_FILE, SENTIMENT_FILE
+        from .data import SENTIMENT_FILE
         from .store import list_classifiers
 
         trained = {row["name"]: row for row in list_classifiers(context.home)}
-        checks = [{"name": "classifier data", "ok": INTENTS_FILE.is_file() and SENTIMENT_FILE.is_file(),
-                   "detail": f"{INTENTS_FILE.name}, {SENTIMENT_FILE.name}"}]
+        intents = context.registry.intent_examples() if context.registry else []
+        served = sorted({intent for _, intent in intents})
+        checks = [{"name": "classifier data", "ok": SENTIMENT_FILE.is_file() and len(served) >= 2,
+                   "detail": f"{SENTIMENT_FILE.name}; {len(intents)} intent examples for {len(served)} intents "
+                             f"({', '.join(served)})"}]
         for name in ("intents", "sentiment"):
             row = trained.get(name)
             detail = (f"trained, test accuracy {row['accuracy']:.3f}" if row and row["accuracy"] is not None
@@ -173,7 +181,8 @@ class ClassifierPlugin(Plugin):
 def _make_router(context: Context):
     from .service import IntentRouter
 
-    return IntentRouter(context.home, training=str(context.config.get("router.training")))
+    examples = context.registry.intent_examples() if context.registry else None
+    return IntentRouter(context.home, training=str(context.config.get("router.training")), examples=examples)
 
 
 def _read_lines(args_text: list[str]) -> list[str]:

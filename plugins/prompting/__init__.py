@@ -115,6 +115,11 @@ class PromptingPlugin(Plugin):
     )
     intents = {"reason": "cot", "extract_json": "json"}
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command or "cot"
         try:
@@ -160,6 +165,22 @@ class PromptingPlugin(Plugin):
         parser.add_argument("--max-tokens", type=LIMITS["max_tokens"], dest="max_tokens", help="longest reply per model call")
         parser.add_argument("--var", action="append", metavar="NAME=VALUE", help="set a template variable (repeatable)")
         parser.add_argument("--limit", type=LIMITS["limit"], help="eval: only the first N cases")
+
+        from assistant import add_eval_command
+
+        evaluate = add_eval_command(subparsers, "prompts", "score a prompt template on a cases file (JSON Lines)",
+                                    _cli_eval_prompts,
+                                    description="Score template NAME on CASES.jsonl. Same as the older spelling "
+                                                "`assistant prompt eval NAME CASES.jsonl`.")
+        evaluate.add_argument("name", metavar="NAME", help="template name")
+        evaluate.add_argument("cases", metavar="CASES.jsonl", help="cases file")
+        evaluate.add_argument("--limit", type=int, help="only the first N cases")
+
+
+def _cli_eval_prompts(args: Any, context: Context) -> Iterator[Event]:
+    from plugins.prompting.evaluate import evaluate
+
+    yield from evaluate(context, args.name, args.cases, {}, limit=args.limit, as_json=args.json)
 
 
 def _cli_prompt(args: Any, context: Context) -> Iterator[Event]:

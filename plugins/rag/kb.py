@@ -31,12 +31,12 @@ from assistant import UserError
 from assistant.cancel import Cancelled
 from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
 from assistant.events import Data, Error, Event, Notice, Progress
+from plugins.rag.chunking import VERSION as CHUNKER_VERSION  # bumped where chunking changes
 from plugins.rag.loaders import UnreadableFile, check_size
 
 DEFAULT_KB = "default"
 KB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 MANIFEST_VERSION = 1
-CHUNKER_VERSION = 2  # bump when chunking or indexed text changes: every file is indexed again
 COMMIT_CHUNKS = 512  # commit (flush store, write manifest) at least this often
 LOCK_WAIT_SECONDS = 600.0  # a second writer waits this long for the first, then fails clearly
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
