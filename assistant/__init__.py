@@ -37,7 +37,7 @@ from assistant.events import (
 )
 from assistant.jsonl import parse_jsonl, read_jsonl, read_text
 from assistant.modelload import MODEL_LOAD_LOCK
-from assistant.options import parse_flags
+from assistant.options import Bounded, parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
 from assistant.registry import installed_intent_examples
 from assistant.sessions import SessionStore
@@ -108,7 +108,7 @@ __all__ = [
     # errors, cancellation
     "UserError", "Cancelled", "CancelToken",
     # options and command line
-    "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
+    "parse_flags", "Bounded", "add_command", "add_command_group", "add_eval_command", "json_flag",
     # config, state directory, sessions
     "Setting", "Config", "resolve_home", "SessionStore",
     # untrusted text in prompts
