@@ -14,12 +14,6 @@ from assistant.atomic import OUTPUT_MODE, atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
 from assistant.cliutil import add_command, add_command_group, add_eval_command, json_flag
 from assistant.config import Config, Setting, resolve_home
-from assistant.fencing import CHAT_TOKEN
-from assistant.fencing import MARKER as FENCE_MARKER
-from assistant.fencing import TAG as FENCE_TAG
-from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
-from assistant.filelock import FileLock, LockTimeout
-from assistant.followup import resolve as resolve_followup
 from assistant.errors import UserError
 from assistant.events import (
     Collected,
@@ -40,7 +34,6 @@ from assistant.modelload import MODEL_LOAD_LOCK
 from assistant.options import parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
 from assistant.registry import installed_intent_examples
-from assistant.sessions import SessionStore
 from assistant.resources import MissingData, display_path, knowledge_dir, load_intent_examples, package_file, prompts_dir
 from assistant.templates import PromptTemplate, TemplateError, get_template, load_templates
 from assistant.version import __version__
@@ -65,6 +58,19 @@ _LAZY: dict[str, tuple[str, str]] = {
     "embed_texts": ("assistant.embeddings", "encode"),
     "EmbeddingsUnavailable": ("assistant.embeddings", "EmbeddingsUnavailable"),
     "EMBEDDING_BATCH_SIZE": ("assistant.embeddings", "BATCH_SIZE"),
+    # used by few plugins: not worth their import time at start-up
+    "SessionStore": ("assistant.sessions", "SessionStore"),
+    "FileLock": ("assistant.filelock", "FileLock"),
+    "LockTimeout": ("assistant.filelock", "LockTimeout"),
+    "resolve_followup": ("assistant.followup", "resolve"),
+    "neutralise": ("assistant.fencing", "neutralise"),
+    "new_tag": ("assistant.fencing", "new_tag"),
+    "obeyed_injection": ("assistant.fencing", "obeyed_injection"),
+    "injection_sentences": ("assistant.fencing", "injection_sentences"),
+    "injection_targets": ("assistant.fencing", "injection_targets"),
+    "FENCE_MARKER": ("assistant.fencing", "MARKER"),
+    "FENCE_TAG": ("assistant.fencing", "TAG"),
+    "CHAT_TOKEN": ("assistant.fencing", "CHAT_TOKEN"),
 }
 
 if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
@@ -84,7 +90,14 @@ if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
         stream_events,
         take_notice,
     )
+    from assistant.fencing import CHAT_TOKEN
+    from assistant.fencing import MARKER as FENCE_MARKER
+    from assistant.fencing import TAG as FENCE_TAG
+    from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
+    from assistant.filelock import FileLock, LockTimeout
+    from assistant.followup import resolve as resolve_followup
     from assistant.llm.grounding import mark_unsupported
+    from assistant.sessions import SessionStore
 
 
 def __getattr__(name: str) -> Any:
