@@ -30,6 +30,7 @@ from assistant.events import (
     collect_text,
 )
 from assistant.jsonl import parse_jsonl, read_jsonl, read_text
+from assistant.llm.backends import LLMBackend
 from assistant.modelload import MODEL_LOAD_LOCK
 from assistant.options import parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
@@ -139,7 +140,8 @@ __all__ = [
     "LockTimeout",
     # models
     "MODEL_LOAD_LOCK",
-    # lazy (see _LAZY): the language model
+    # the language model ("LLMBackend": base class of a backend, entry-point group assistant.llm_backends)
+    "LLMBackend",
     "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
     "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported",
     # lazy: sentence embeddings

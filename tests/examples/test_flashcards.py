@@ -56,10 +56,13 @@ def installed(tmp_path_factory):
          "-q", source], tmp, env)
     home = tmp / "home"
     home.mkdir()
-    # one config key of the plugin; the intent router uses its quick fallback (no LoRA training here), and a
-    # question that is not a quiz is answered without a language model
+    # one config key of the plugin; the intent router uses its quick fallback (no LoRA training here), a
+    # question that is not a quiz is answered without a language model, and the quiz reads a knowledge base
+    # of three of the notes (indexing all of them would double the test's time)
     (home / "config.toml").write_text('[flashcards]\ncards = 2\n\n[router]\ntraining = "off"\n\n'
-                                      '[llm]\nbackend = "extractive"\n', encoding="utf-8")
+                                      '[llm]\nbackend = "extractive"\n\n[rag]\nkb = "cards"\n', encoding="utf-8")
+    notes = [ROOT / "knowledge" / f"{name}.md" for name in ("vae", "gan", "diffusion")]
+    run([python, "-m", "assistant.cli", "--home", home, "ingest", *notes, "--kb", "cards"], home, env)
     return python, env, home
 
 
@@ -87,7 +90,7 @@ def test_cli_subcommand_makes_cards_from_the_notes(installed):
     assert len(cards) == 2  # flashcards.cards from config.toml
     for card in cards:
         assert "_____" in card["prompt"] and card["answer"] and card["answer"] not in card["prompt"].split()
-        assert card["source"].startswith("knowledge/")
+        assert card["source"].startswith("knowledge/vae.md")
     bad = subprocess.run([str(installed[0]), "-m", "assistant.cli", "--home", str(installed[2]), "flashcards", "vae",
                           "--cards", "50"], cwd=installed[2], env=installed[1], capture_output=True, text=True,
                          timeout=600)
