@@ -7,6 +7,7 @@ before any model is loaded, so a bad file never costs a training run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from collections import Counter
@@ -82,7 +83,9 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     if suffix in (".csv", ".tsv", ".txt"):
         dialect = "excel-tab" if suffix == ".tsv" else "excel"
         try:
-            reader = csv.DictReader(text.splitlines(), dialect=dialect)
+            # io.StringIO, not splitlines(): a row ends only at \n / \r\n, never inside a
+            # field at U+2028, U+0085 or a form feed (the csv module handles quoted newlines).
+            reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
             rows = list(reader)
         except csv.Error as exc:
             raise DataError(f"{path}: not valid CSV ({exc})") from None

@@ -85,9 +85,9 @@ def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path, no_ship
     assert code == 1 and "no trained vae" in stderr and "assistant image train vae" in stderr
     for n in ("0", "-5", "1000000"):
         code, _, stderr = run_cli("image", "sample", "vae", "--n", n)
-        assert code == 1 and "--n must be between 1 and" in stderr
+        assert code == 2 and "--n: must be between 1 and" in stderr  # a usage error, with the range
     code, _, stderr = run_cli("image", "train", "vae", "--epochs", "0")
-    assert code == 1 and "--epochs must be positive" in stderr
+    assert code == 2 and "--epochs: must be between 1 and" in stderr
     code, _, stderr = run_cli("image", "train", "vae", "--data", "folder", "--data-path", str(tmp_path))
     assert code == 1 and "no readable images" in stderr
     assert not list((image_home / "models").glob("images/vae/checkpoint.npz"))
