@@ -32,7 +32,7 @@ from assistant.events import (
 from assistant.jsonl import parse_jsonl, read_jsonl, read_text
 from assistant.llm.backends import LLMBackend
 from assistant.modelload import MODEL_LOAD_LOCK
-from assistant.options import parse_flags
+from assistant.options import Bounded, parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
 from assistant.registry import installed_intent_examples
 from assistant.resources import MissingData, display_path, knowledge_dir, load_intent_examples, package_file, prompts_dir
@@ -54,6 +54,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "context_window": ("assistant.llm", "context_window"),
     "fit_sources": ("assistant.llm", "fit_sources"),
     "mark_unsupported": ("assistant.llm.grounding", "mark_unsupported"),
+    "check_support": ("assistant.llm.grounding", "check_support"),
     # sentence embeddings (all-MiniLM-L6-v2)
     "get_embeddings": ("assistant.embeddings", "get_embeddings"),
     "embed_texts": ("assistant.embeddings", "encode"),
@@ -97,7 +98,7 @@ if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
     from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
     from assistant.filelock import FileLock, LockTimeout
     from assistant.followup import resolve as resolve_followup
-    from assistant.llm.grounding import mark_unsupported
+    from assistant.llm.grounding import check_support, mark_unsupported
     from assistant.sessions import SessionStore
 
 
@@ -122,7 +123,7 @@ __all__ = [
     # errors, cancellation
     "UserError", "Cancelled", "CancelToken",
     # options and command line
-    "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
+    "parse_flags", "Bounded", "add_command", "add_command_group", "add_eval_command", "json_flag",
     # config, state directory, sessions
     "Setting", "Config", "resolve_home", "SessionStore",
     # untrusted text in prompts
@@ -143,7 +144,7 @@ __all__ = [
     # the language model ("LLMBackend": base class of a backend, entry-point group assistant.llm_backends)
     "LLMBackend",
     "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
-    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported",
+    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported", "check_support",
     # lazy: sentence embeddings
     "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]
