@@ -234,3 +234,18 @@ def test_sessions_search_on_the_command_line(home, run_cli):
     # FTS5 syntax in the words is taken as words, never as a query.
     code, out, err = run_cli("sessions", "search", 'mode" OR "x', "NEAR(")
     assert code == 0, err
+
+
+def test_cli_prints_payloads_for_people_and_json_only_with_the_flag():
+    import io
+    import json
+
+    from assistant.cliutil import CliRenderer
+
+    payload = {"action": "sample", "path": "/tmp/out/sevens.png", "n": 16, "shape": [16, 28, 28, 1]}
+    screen = io.StringIO()
+    CliRenderer(out=screen, err=io.StringIO()).consume([Data(payload)])
+    assert screen.getvalue().startswith("sampled · images 16 · shape 16×28×28×1") and "{" not in screen.getvalue()
+    raw = io.StringIO()
+    CliRenderer(as_json=True, out=raw, err=io.StringIO()).consume([Data(payload)])
+    assert json.loads(raw.getvalue()) == payload
