@@ -91,6 +91,13 @@ class LocalBackend(_TransformersBackend):
     seconds_first_use = "about a minute"
 
 
+class Local15Backend(_TransformersBackend):
+    name = "local-1.5b"
+    description = ("Qwen2.5-Coder-1.5B-Instruct through transformers: better answers, ~3x slower "
+                   "(optional: make bigmodel)")
+    seconds_first_use = "a few minutes"
+
+
 class SmolLM2Backend(_TransformersBackend):
     name = "smollm2"
     description = "SmolLM2-135M-Instruct through transformers: tiny, for tests and weak machines"
