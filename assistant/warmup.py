@@ -13,6 +13,7 @@ model is ready.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any, Callable
@@ -144,10 +145,15 @@ class WarmUp:
             while not load.done:
                 # No byte counts come out of the conversion: the bar follows the expected time (capped at 95%).
                 elapsed = time.monotonic() - started
-                self.llm_seconds_left = max(expected - elapsed, 5.0)
+                stage = re.sub(r"\s*\(.*?\)", "", load.stage)  # "(first use only, about a minute)": said below
+                if elapsed < expected:
+                    self.llm_seconds_left = max(expected - elapsed, 5.0)
+                    when = f"about {self.llm_seconds_left:.0f} s left (estimate)"
+                else:  # a busy machine: say so rather than "5 s left" for minutes
+                    self.llm_seconds_left = None
+                    when = f"taking longer than the usual {expected:.0f} s on this machine ({elapsed:.0f} s so far)"
                 share = min(elapsed / expected, 0.95)
-                self.report(Progress(f"{LLM_STEP}: {load.stage} · about {self.llm_seconds_left:.0f} s left (estimate)",
-                                     round(share * 100, 1), 100))
+                self.report(Progress(f"{LLM_STEP} · {stage} · {when}", round(share * 100, 1), 100))
                 time.sleep(POLL_SECONDS)
             self.report(Progress(LLM_STEP, 100, 100))
         finally:
