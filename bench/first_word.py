@@ -107,7 +107,15 @@ def in_tmux(limit: float) -> dict:
                 return {"error": "no first paint in 120 s", "screen": screen(session)}
             time.sleep(0.05)
         out["first_paint_s"] = time.time() - t0
-        subprocess.run(["tmux", "send-keys", "-t", session, "-l", QUESTION], check=True)
+        # Keys typed in the first instants can be lost while the app sets up (focus comes with on_mount):
+        # type until the prompt shows the question, then send it.
+        for _ in range(100):
+            subprocess.run(["tmux", "send-keys", "-t", session, "-l", QUESTION], check=True)
+            time.sleep(0.3)
+            if "What is mode collapse" in screen(session).split("Things to try", 1)[-1].split("Models", 1)[-1]:
+                break
+            subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)  # clears a partial line
+        out["typed_s"] = time.time() - t0
         subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
         # The quoted answer cites its passages: the first "[1]" under the question is its first sentence.
         while True:
