@@ -286,3 +286,21 @@ def test_warm_up_keeps_one_bar_per_step_and_says_how_long(home, monkeypatch):
     assert not any("about a minute" in r.label for r in reports)  # said once, by the estimate
     assert any("taking longer than the usual" in r.label for r in reports)  # past the estimate: no "5 s left"
     assert reports[-1].done == reports[-1].total and warm.llm_ready.is_set() and warm.index_ready.is_set()
+
+
+async def test_pictures_are_drawn_again_when_a_conversation_resumes(home):
+    from tests.tui.test_chat import make_app as make_tutor_app
+    from assistant.tui.widgets import ImageBlock
+
+    app = make_tutor_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(app, pilot, "/draw")
+        await pilot.press("ctrl+q")
+    again = make_tutor_app(home)
+    async with again.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if again.query(ImageBlock):
+                break
+        block = again.query_one(ImageBlock)
+        assert block.path.endswith("digit.png") and block.query(".picture")  # the picture, not only its path
