@@ -216,7 +216,9 @@ def stream_events(context: Any, messages: list[Any], **kwargs: Any) -> Iterator[
         yield pending
     load = getattr(llm, "load", None)
     if load is not None and not load.done:
-        yield Notice("info", f"waiting for the model: {load.stage} (the first use converts it, about a minute)")
+        # The stage may already say how long ("converting ... (first use only, about a minute)"): say it once.
+        when = "" if "first use" in load.stage else " (the first use converts it, about a minute)"
+        yield Notice("info", f"waiting for the model: {load.stage}{when}")
     for delta in stream_chat(context, messages, **kwargs):
         pending = take_notice(context)
         if pending:
