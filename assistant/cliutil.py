@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import weakref
 from typing import Any, Iterable, TextIO
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Sources, Text, event_to_dict
@@ -24,6 +25,27 @@ def add_command(subparsers: Any, name: str, help: str, handler: Any, description
                                    parents=[json_flag()] if json else [])
     parser.set_defaults(handler=handler)
     return parser
+
+
+# subparsers action -> {group name: its own subparsers action}; argparse offers no public lookup.
+_GROUPS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+EVAL_HELP = "evaluate a component on a data set: assistant eval WHAT ... (each plugin adds its own)"
+
+
+def add_command_group(subparsers: Any, name: str, help: str) -> Any:
+    """The sub-subcommands of `assistant NAME`, created by the first plugin that asks, shared by all."""
+    groups = _GROUPS.setdefault(subparsers, {})
+    if name not in groups:
+        parser = subparsers.add_parser(name, help=help, description=help)
+        groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+    return groups[name]
+
+
+def add_eval_command(subparsers: Any, name: str, help: str, handler: Any,
+                     description: str | None = None) -> argparse.ArgumentParser:
+    """`assistant eval NAME ...`: the one family of evaluation commands; each plugin adds its own."""
+    return add_command(add_command_group(subparsers, "eval", EVAL_HELP), name, help, handler, description)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -92,8 +114,11 @@ class CliRenderer:
                 else:
                     self._end_progress()
                     self._end_line()
-                    obj = event.obj
-                    self.out.write(sanitize(obj if isinstance(obj, str) else json.dumps(obj, indent=2, default=to_jsonable, ensure_ascii=False)) + "\n")
+                    from assistant.present import describe_data
+
+                    shown = describe_data(event.obj)  # for people; --json has the raw payload
+                    if shown.strip():
+                        self.out.write(sanitize(shown) + "\n")
             elif isinstance(event, Text):
                 text.append(event.delta)
                 if not self.as_json:
@@ -106,9 +131,12 @@ class CliRenderer:
                 sources.extend(event_to_dict(event)["sources"])
                 if not self.as_json and event.sources:
                     self._end_progress()
+                    from assistant.present import relevance
+
                     self.out.write("\n\nSources:\n")
-                    for i, src in enumerate(event.sources, 1):
-                        self.out.write(f"  [{i}] {sanitize(src.label())}  score {src.score:.3f}\n")
+                    ranked = relevance([src.score for src in event.sources])
+                    for i, (src, (words, bar)) in enumerate(zip(event.sources, ranked), 1):
+                        self.out.write(f"  [{i}] {sanitize(src.label())}  {bar} {words}\n")
                     self._line_open = False
             elif isinstance(event, Image):
                 images.append({"path": event.path, "caption": event.caption})

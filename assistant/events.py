@@ -109,10 +109,24 @@ def collect_text(events: Iterable[Event]) -> str:
 
 
 class Collected:
-    """A fully consumed event stream, split by kind."""
+    """A fully consumed event stream, split by kind, and the generator's result.
+
+    The one convention for results: a step that computes something yields its
+    events and *returns* its result (`result = yield from step(...)` inside a
+    plugin; `Collected(step(...)).result` outside). What a command shows or
+    prints for scripts is its final `Data` event.
+    """
 
     def __init__(self, events: Iterable[Event]):
-        self.events: list[Event] = list(events)
+        self.events: list[Event] = []
+        self.result: Any = None
+        iterator = iter(events)
+        while True:
+            try:
+                self.events.append(next(iterator))
+            except StopIteration as stop:
+                self.result = stop.value
+                break
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]

@@ -40,7 +40,7 @@ example examples instance detail details simpler simply exactly instead anyway t
 work works working happen happens matter matters help helps go goes continue look looks like
 get gets need needs needed make makes made use uses used using want know understand fix solve
 thing things part parts way ways step steps case cases kind kinds bit lot let lets
-code python snippet words term terms simple short shorter
+code python snippet words term terms simple short shorter name few list
 """.split())
 
 PRONOUNS = frozenset("it its itself they them their theirs themselves this that these those he she him her".split())
@@ -59,13 +59,16 @@ CONTINUATION = re.compile(r"^\s*(?:(?:and|but|so|ok(?:ay)?|then)\s*,?\s*)?(?:wha
 LEADING_CONJUNCTION = re.compile(r"^\s*(?:and|but|so|also|then|plus)\b[\s,]*(.*)$", re.I)
 # "It" that points at nothing: "is it true that ...", "what does it mean when ...", "it is possible to ...".
 DUMMY_IT = re.compile(
-    r"(?:\bit(?:'s|\s+is|\s+was)?\s+(?:true|possible|better|worse|necessary|important|common|normal|hard|easy|"
-    r"ok|okay|fine|worth|enough|best)\b|\bit\s+(?:mean|means)\s+(?:when|if|that)\b|\bhow\s+come\b|"
-    r"\bis\s+it\s+(?:true|possible|better|worse|necessary|important|common|normal|hard|easy|ok|okay|fine|worth|best)\b)"
+    r"(?:\b(?:is\s+)?it(?:'s|\s+is|\s+was)?\s+(?:true|possible|better|worse|necessary|important|common|normal|hard|"
+    r"easy|ok|okay|fine|worth|enough|best)\s+(?:to|that|if|when|for)\b|\bit\s+(?:mean|means)\s+(?:when|if|that)\b|"
+    r"\bhow\s+come\b|\bis\s+it\s+(?:true|possible|necessary|common|normal)\b)"
     r"(?:\s+that\b)?",
     re.I)
+# "Write the loss.", "Show the code", "Give the formula": a short request about something named before.
+DEFINITE_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:write|show|give|list|state|derive|draw)(?:\s+me)?\s+(?:the|its|their)"
+                              r"(?:\s+[\w-]+){1,2}\s*[.?!]*\s*$", re.I)
 GRAMMAR_AFTER_DET = frozenset("is are was were do does did mean means work works in on for to with again and or so then "
-                              "happen happens matter matters help helps".split())
+                              "happen happens matter matters help helps rather instead than way one".split())
 # Clause boundaries: a noun before one of these can be what a later pronoun points at.
 CLAUSE = re.compile(r"\s*(?:,|;|:|\band\b|\bbut\b|\bwhen\b|\bif\b|\bbecause\b|\bsince\b|\bwhile\b|\bso\b|\bwhich\b)\s*", re.I)
 QUESTION_OPENER = re.compile(
@@ -119,7 +122,7 @@ def refers_back(text: str) -> bool:
     text = " ".join(str(text or "").split())
     if not text or text.startswith("/"):
         return False
-    if CONTINUATION.match(text):
+    if CONTINUATION.match(text) or DEFINITE_REQUEST.match(text):
         return True
     if ORDINAL_REF.search(text):
         return True
@@ -138,10 +141,22 @@ def _strip(text: str) -> str:
     return " ".join(str(text or "").split()).strip()
 
 
+VERBS = frozenset("""take takes use uses need needs make makes have has produce produces learn learns output outputs
+predict predicts generate generates compute computes get gets give gives receive receives return returns add adds
+apply applies solve solves fix fixes create creates train trains sample samples encode encodes decode decodes
+measure measures pull pulls push pushes map maps mean means work works do does help helps affect affects""".split())
+AUX_OPENER = re.compile(r"^\s*(?:(?:what|which|how|why|when|where)\s+)?(?:do|does|did|can|could|should|would|will)\b", re.I)
+
+
 def topic_of(question: str) -> str:
     """The subject of a question: "What are the two terms of the VAE loss?" -> "the two terms of the VAE loss"."""
     text = _strip(question).rstrip("?.!").strip()
     body = QUESTION_OPENER.sub("", text, count=1)
+    if AUX_OPENER.match(text):  # "What does the noise predictor take as input" -> "the noise predictor"
+        words = body.split()
+        cut = next((i for i, w in enumerate(words) if i > 0 and w.lower() in VERBS), None)
+        if cut:
+            body = " ".join(words[:cut])
     body = TRAILING_VERB.sub("", body).strip(" ,")
     words = body.split()
     if len(words) > MAX_TOPIC_WORDS:
@@ -235,7 +250,7 @@ def _replace_pronoun(text: str, subject: str) -> tuple[str, bool]:
         return subject
 
     # A demonstrative before a noun ("this term") keeps the noun: "this term" -> "the term of SUBJECT".
-    det = re.search(r"\b(this|that|these|those)\s+([A-Za-z][\w-]*)", text, re.I)
+    det = re.search(r"\b(this|that|these|those)\s+([A-Za-z][\w-]*)(?=\s+\w)", text, re.I)
     if det and det.group(2).lower() not in GRAMMAR_AFTER_DET and det.group(2).lower() not in PRONOUNS:
         start, end = det.span()
         return f"{text[:start]}the {det.group(2)} of {subject}{text[end:]}", True

@@ -1,4 +1,4 @@
-"""The plugin contract (see DESIGN.md "Plugins").
+"""The plugin contract (docs/plugins.md is the reference).
 
 A plugin is a class registered under the entry-point group `assistant.plugins`.
 It declares its name, its slash commands, the intents it serves and
@@ -87,6 +87,14 @@ class Context:
     def has_service(self, name: str) -> bool:
         return name in self._services or bool(self.registry and self.registry.service_factory(name))
 
+    def loaded_service(self, name: str) -> Any:
+        """The service if it is already built, else None (never builds it)."""
+        return self._services.get(name)
+
+    def replace_service(self, name: str, value: Any) -> None:
+        """Use `value` as the service `name` from now on (e.g. the fallback LLM after a failed load)."""
+        self._services[name] = value
+
     def drop_service(self, name: str) -> None:
         """Forget a cached service so the next use rebuilds it (e.g. after /model)."""
         self._services.pop(name, None)
@@ -121,6 +129,11 @@ class Plugin:
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         raise NotImplementedError
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        """Example utterances for each intent in `intents`: the intent router trains on those of every
+        installed plugin. `assistant.load_intent_examples(__name__)` reads them from an intents.jsonl."""
+        return {}
 
     def add_cli(self, subparsers: argparse._SubParsersAction) -> None:
         """Add `assistant SUBCOMMAND` parsers; each sets `handler=CliHandler`."""

@@ -16,8 +16,13 @@ from assistant.events import Error, Event, Notice
 from assistant.options import parse_flags  # noqa: F401 - old home of parse_flags, kept for plugins
 from assistant.plugin import Context, Plugin, Request
 
-INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
 MAX_INPUT_CHARS = 200_000
+# Intents that act (draw, train, index) rather than answer: a follow-up question does not repeat them.
+ACTION_INTENTS = {"image_sample", "image_train", "ingest", "classify"}
+# A follow-up leaves the last plugin only for another plugin's intent at this confidence or more
+# (the classifier reads "and the second one?" as `reason` at 0.61, "how do I fix it?" as `help` at 0.97).
+FOLLOW_UP_OVERRIDE = 0.8
+LAST_ROUTE = "last_route"  # context.state key: (plugin, command, intent) of the last answer
 
 
 @dataclass
@@ -72,6 +77,10 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}
+    follow = follow_up(text, context, history, intent, confidence)
+    if follow is not None:
+        follow.notices[:0] = notices
+        return follow
     threshold = float(context.config.get("router.threshold"))
     if intent != "ask" and confidence < threshold:
         notices.append(Notice("info", f"not sure what you meant ({intent} at {confidence:.0%}); answering as a question"))
@@ -85,6 +94,51 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
         return Route(None, Request(text=text), notices, Error("no plugin can answer free text", "install the rag plugin or use a /command"))
     plugin, command = found
     return Route(plugin, Request(text=text, command=command, intent=intent, options=dict(slots), history=history), notices)
+
+
+def follow_up(text: str, context: Context, history: list[dict[str, str]], intent: str,
+              confidence: float) -> Route | None:
+    """A message continuing the previous topic stays with the plugin that answered last.
+
+    "How do I fix it?" after an answer about mode collapse goes back to that
+    answer's plugin (with the history), not to whatever the words alone
+    suggest (`help`). A message that clearly asks for another plugin's work,
+    or one that does not refer back, is routed as usual. After an action
+    (sampling, training) a follow-up question is answered as a question.
+    """
+    from assistant.followup import refers_back
+
+    last = context.state.get(LAST_ROUTE)
+    registry = context.registry
+    if not last or not history or registry is None or not refers_back(text):
+        return None
+    name, command, last_intent = last
+    plugin = registry.plugins.get(name)
+    if plugin is None:
+        return None
+    wanted = registry.plugin_for_intent(intent)
+    if wanted is not None and wanted[0] is plugin and intent not in ("ask", "help"):
+        return None  # the same plugin, asked for something specific ("draw them again"): route as usual
+    if (intent not in ("ask", "help") and intent not in (last_intent, None) and wanted is not None
+            and confidence >= FOLLOW_UP_OVERRIDE):
+        return None  # clearly another plugin's work ("now draw it as a picture")
+    if last_intent in ACTION_INTENTS:
+        found = registry.plugin_for_intent("ask")
+        if found is None:
+            return None
+        plugin, command, last_intent = found[0], found[1], "ask"
+    return Route(plugin, Request(text=text, command=command, intent=last_intent, history=history),
+                 [Notice("info", f"following up on the previous answer ({plugin.name} /{command})")])
+
+
+def remember_route(route: Route, context: Context) -> None:
+    """Note which plugin answers, for the next follow-up (session commands do not count)."""
+    if route.plugin is None or route.error is not None or route.plugin.name in ("core", "chat"):
+        return
+    intent = route.request.intent
+    if intent is None:  # a /command: the intent it serves, if any
+        intent = next((i for i, c in route.plugin.intents.items() if c == route.request.command), None)
+    context.state[LAST_ROUTE] = (route.plugin.name, route.request.command, intent)
 
 
 def run_plugin(plugin: Plugin, request: Request, context: Context) -> Iterator[Event]:
@@ -114,4 +168,5 @@ def dispatch(line: str, context: Context, history: list[dict[str, str]] | None =
         yield route.error
         return
     assert route.plugin is not None
+    remember_route(route, context)
     yield from run_plugin(route.plugin, route.request, context)

@@ -19,7 +19,7 @@ TEMPLATE_OVERHEAD = 48  # chat-template markers and the instructions around sour
 
 def _tokenizer_count(context: Any):
     """A counting function from the active model if it is loaded, else None."""
-    llm = context._services.get("llm") if hasattr(context, "_services") else None
+    llm = context.loaded_service("llm")
     if llm is None:
         return None
     tokenizer_if_ready = getattr(llm, "tokenizer_if_ready", None)
@@ -47,7 +47,7 @@ def count_tokens(context: Any, text: str) -> int:
 def context_window(context: Any) -> int:
     """Prompt + reply tokens the active backend accepts (`llm.context_window`, default 4096)."""
     configured = int(context.config.get("llm.context_window"))
-    llm = context._services.get("llm") if hasattr(context, "_services") else None
+    llm = context.loaded_service("llm")
     window = getattr(llm, "window", None)
     return min(configured, window()) if callable(window) else configured
 

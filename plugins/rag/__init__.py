@@ -37,6 +37,11 @@ class RagPlugin(Plugin):
         "vector_store.url": Setting("", "a Chroma server, e.g. http://127.0.0.1:8000 (empty: on disk)"),
     }
 
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
+
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         from plugins.rag.commands import run
 

@@ -126,6 +126,8 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     if not question:
         yield Error("ask needs a question", 'e.g. /ask "what does the KL term do in a VAE?"')
         return
+    # Start loading the language model now: on the command line it loads while retrieval runs.
+    getattr(context, "llm", None)
     yield from retriever.prepare(kb, cancel=context.cancel)
     from plugins.rag.commands import rewriter
 

@@ -84,3 +84,20 @@ async def test_tui_shows_an_error_line(home):
         lines = [str(w.content) for w in app.query(ErrorLine)]
         assert len(lines) == 1 and "no such fruit 'appel'" in lines[0] and "try: apple, pear" in lines[0]
         assert "second line" not in lines[0]
+
+
+def test_collected_keeps_the_generators_result():
+    from assistant import Progress
+
+    def step():
+        yield Progress("counting", 1, 2)
+        yield Progress("counting", 2, 2)
+        return {"count": 2}
+
+    def command():
+        result = yield from step()
+        yield Text(f"counted {result['count']}")
+        return result
+
+    got = Collected(command())
+    assert got.result == {"count": 2} and got.text == "counted 2" and len(got.of(Progress)) == 2
