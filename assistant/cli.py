@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from assistant import __version__
+from assistant.version import __version__
 
 
 def _quiet_environment() -> None:
@@ -26,16 +26,40 @@ def _quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+class OptionsAnywhereParser(argparse.ArgumentParser):
+    """A subcommand parser that takes its options before or after the text.
+
+    `prompt json --fields a,b "text"` and `prompt json "text" --fields a,b` mean
+    the same: argparse's plain parsing stops filling a `nargs="*"` positional
+    at the first option, leaving the text after it "unrecognized". Parsers
+    with their own subcommands (`kb list`) parse as usual, their children
+    intermixed in turn.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        nested = any(isinstance(a, argparse._SubParsersAction) or a.nargs in (argparse.REMAINDER, argparse.PARSER)
+                     for a in self._actions)
+        if self._intermixing or nested:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls back into this method
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser(registry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
         description="Offline study assistant for the Generative-AI course. Run without a command to open the chat.",
     )
     parser.add_argument("--home", metavar="DIR", help="state directory (default: $ASSISTANT_HOME or the user data dir)")
-    parser.add_argument("--model", metavar="BACKEND", help="LLM backend for this run: local, smollm2, llamacpp, ollama, openai, extractive")
+    parser.add_argument("--model", metavar="BACKEND", help="LLM backend for this run only, e.g. local, smollm2, extractive (`assistant doctor` lists them)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OptionsAnywhereParser)
     for plugin in registry.plugins.values():
         try:
             plugin.add_cli(subparsers)
@@ -50,8 +74,10 @@ def make_context(args: argparse.Namespace, registry):
 
     config = Config(resolve_home(args.home))
     if getattr(args, "model", None):
-        config.set("llm.backend", args.model, save=False)
+        config.override("llm.backend", args.model)  # this run only, never saved
     context = Context(config, registry)
+    for line in config.problems():
+        print(f"warning: {line}", file=sys.stderr)
     context.state["debug"] = bool(args.debug)
     return context
 
@@ -79,11 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line unless --debug
+    except Exception as exc:  # noqa: BLE001 - one line unless --debug (UserError: message and hint)
         if args.debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        from assistant.errors import one_line
+        from assistant.sanitize import sanitize
+
+        print(f"error: {sanitize(one_line(exc))}", file=sys.stderr)
         return 1
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import weakref
 from typing import Any, Iterable, TextIO
 
 from assistant.events import Data, Error, Event, Image, Notice, Progress, Sources, Text, event_to_dict
+from assistant.sanitize import sanitize
 
 
 def json_flag() -> argparse.ArgumentParser:
@@ -23,6 +25,27 @@ def add_command(subparsers: Any, name: str, help: str, handler: Any, description
                                    parents=[json_flag()] if json else [])
     parser.set_defaults(handler=handler)
     return parser
+
+
+# subparsers action -> {group name: its own subparsers action}; argparse offers no public lookup.
+_GROUPS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+EVAL_HELP = "evaluate a component on a data set: assistant eval WHAT ... (each plugin adds its own)"
+
+
+def add_command_group(subparsers: Any, name: str, help: str) -> Any:
+    """The sub-subcommands of `assistant NAME`, created by the first plugin that asks, shared by all."""
+    groups = _GROUPS.setdefault(subparsers, {})
+    if name not in groups:
+        parser = subparsers.add_parser(name, help=help, description=help)
+        groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+    return groups[name]
+
+
+def add_eval_command(subparsers: Any, name: str, help: str, handler: Any,
+                     description: str | None = None) -> argparse.ArgumentParser:
+    """`assistant eval NAME ...`: the one family of evaluation commands; each plugin adds its own."""
+    return add_command(add_command_group(subparsers, "eval", EVAL_HELP), name, help, handler, description)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -41,6 +64,8 @@ class CliRenderer:
     JSON mode: each Data event is one JSON line on stdout; if a stream carries
     no Data, a single object {"text", "sources", "images", "notices"} is printed.
     Errors always go to stderr as one line; the exit code becomes 1.
+    Text for people passes through `sanitize` (no escape sequences reach the
+    terminal); JSON carries the raw text.
     """
 
     def __init__(self, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None):
@@ -73,13 +98,13 @@ class CliRenderer:
             if isinstance(event, Error):
                 self._end_progress()
                 self._end_line()
-                self.err.write(f"error: {event.line()}\n")
+                self.err.write(f"error: {sanitize(event.line())}\n")
                 self.exit_code = 1
             elif isinstance(event, Notice):
                 notices.append(event.message)
                 self._end_progress()
                 self._end_line()
-                self.err.write(f"{event.level}: {event.message}\n")
+                self.err.write(f"{event.level}: {sanitize(event.message)}\n")
             elif isinstance(event, Progress):
                 self._progress(event)
             elif isinstance(event, Data):
@@ -89,13 +114,16 @@ class CliRenderer:
                 else:
                     self._end_progress()
                     self._end_line()
-                    obj = event.obj
-                    self.out.write((obj if isinstance(obj, str) else json.dumps(obj, indent=2, default=to_jsonable, ensure_ascii=False)) + "\n")
+                    from assistant.present import describe_data
+
+                    shown = describe_data(event.obj)  # for people; --json has the raw payload
+                    if shown.strip():
+                        self.out.write(sanitize(shown) + "\n")
             elif isinstance(event, Text):
                 text.append(event.delta)
                 if not self.as_json:
                     self._end_progress()
-                    self.out.write(event.delta)
+                    self.out.write(sanitize(event.delta))
                     self.out.flush()
                     if event.delta:
                         self._line_open = not event.delta.endswith("\n")
@@ -103,15 +131,18 @@ class CliRenderer:
                 sources.extend(event_to_dict(event)["sources"])
                 if not self.as_json and event.sources:
                     self._end_progress()
+                    from assistant.present import relevance
+
                     self.out.write("\n\nSources:\n")
-                    for i, src in enumerate(event.sources, 1):
-                        self.out.write(f"  [{i}] {src.label()}  score {src.score:.3f}\n")
+                    ranked = relevance([src.score for src in event.sources])
+                    for i, (src, (words, bar)) in enumerate(zip(event.sources, ranked), 1):
+                        self.out.write(f"  [{i}] {sanitize(src.label())}  {bar} {words}\n")
                     self._line_open = False
             elif isinstance(event, Image):
                 images.append({"path": event.path, "caption": event.caption})
                 if not self.as_json:
                     self._end_progress()
-                    self.out.write(f"\nimage: {event.path}" + (f"  ({event.caption})" if event.caption else "") + "\n")
+                    self.out.write(sanitize(f"\nimage: {event.path}" + (f"  ({event.caption})" if event.caption else "")) + "\n")
                     self._line_open = False
         self._end_progress()
         if self.as_json and not saw_data and (text or sources or images):
@@ -128,9 +159,9 @@ class CliRenderer:
         if event.total:
             frac = max(0.0, min(1.0, event.done / event.total))
             bar = "█" * int(frac * 30) + "·" * (30 - int(frac * 30))
-            line = f"\r{event.label[:40]:<40} {bar} {event.done:g}/{event.total:g}"
+            line = f"\r{sanitize(event.label[:40]):<40} {bar} {event.done:g}/{event.total:g}"
         else:
-            line = f"\r{event.label[:60]:<60} {event.done:g}"
+            line = f"\r{sanitize(event.label[:60]):<60} {event.done:g}"
         self.err.write(line)
         self.err.flush()
         self._progress_open = True

@@ -74,8 +74,26 @@ class Error:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-Event = Union[Text, Sources, Image, Progress, Data, Notice, Error]
-EVENT_TYPES = (Text, Sources, Image, Progress, Data, Notice, Error)
+@dataclass(frozen=True)
+class Control:
+    """An instruction to the front end, not content: what the user asked the app itself to do.
+
+    `action` is one of CONTROL_ACTIONS; `args` carries its details, e.g.
+    Control("session", {"id": 3}) or Control("kb", {"name": "mine"}). Front ends
+    act on the ones they understand and ignore the rest; the CLI shows none.
+    """
+
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+# quit: save and leave; clear: start a new, empty conversation; session: show session args["id"];
+# kb: the active knowledge base is now args["name"]; model: the LLM backend is now args["backend"];
+# status: something in the status line changed (e.g. a file was exported).
+CONTROL_ACTIONS = ("quit", "clear", "session", "kb", "model", "status")
+
+Event = Union[Text, Sources, Image, Progress, Data, Notice, Error, Control]
+EVENT_TYPES = (Text, Sources, Image, Progress, Data, Notice, Error, Control)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -91,10 +109,24 @@ def collect_text(events: Iterable[Event]) -> str:
 
 
 class Collected:
-    """A fully consumed event stream, split by kind."""
+    """A fully consumed event stream, split by kind, and the generator's result.
+
+    The one convention for results: a step that computes something yields its
+    events and *returns* its result (`result = yield from step(...)` inside a
+    plugin; `Collected(step(...)).result` outside). What a command shows or
+    prints for scripts is its final `Data` event.
+    """
 
     def __init__(self, events: Iterable[Event]):
-        self.events: list[Event] = list(events)
+        self.events: list[Event] = []
+        self.result: Any = None
+        iterator = iter(events)
+        while True:
+            try:
+                self.events.append(next(iterator))
+            except StopIteration as stop:
+                self.result = stop.value
+                break
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]

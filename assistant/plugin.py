@@ -1,4 +1,4 @@
-"""The plugin contract (see DESIGN.md "Plugins").
+"""The plugin contract (docs/plugins.md is the reference).
 
 A plugin is a class registered under the entry-point group `assistant.plugins`.
 It declares its name, its slash commands, the intents it serves and
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 from assistant.cancel import CancelToken
-from assistant.config import Config
+from assistant.config import Config, Setting, settings_of
 from assistant.events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +62,8 @@ class Context:
     ):
         self.config = config
         self.registry = registry
+        if registry is not None:  # the installed plugins' keys become known (defaults, types)
+            config.declare(settings_of(registry.plugins.values()))
         self.cancel = cancel or CancelToken()
         self.sessions = sessions
         self.session_id: int | None = None
@@ -84,6 +86,14 @@ class Context:
 
     def has_service(self, name: str) -> bool:
         return name in self._services or bool(self.registry and self.registry.service_factory(name))
+
+    def loaded_service(self, name: str) -> Any:
+        """The service if it is already built, else None (never builds it)."""
+        return self._services.get(name)
+
+    def replace_service(self, name: str, value: Any) -> None:
+        """Use `value` as the service `name` from now on (e.g. the fallback LLM after a failed load)."""
+        self._services[name] = value
 
     def drop_service(self, name: str) -> None:
         """Forget a cached service so the next use rebuilds it (e.g. after /model)."""
@@ -114,9 +124,16 @@ class Plugin:
     commands: ClassVar[tuple[Command, ...]] = ()
     # intent -> the command of this plugin that serves it
     intents: ClassVar[dict[str, str]] = {}
+    # config keys this plugin reads, dotted ("flashcards.cards"), with default and type
+    settings: ClassVar[dict[str, Setting]] = {}
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         raise NotImplementedError
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        """Example utterances for each intent in `intents`: the intent router trains on those of every
+        installed plugin. `assistant.load_intent_examples(__name__)` reads them from an intents.jsonl."""
+        return {}
 
     def add_cli(self, subparsers: argparse._SubParsersAction) -> None:
         """Add `assistant SUBCOMMAND` parsers; each sets `handler=CliHandler`."""

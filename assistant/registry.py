@@ -74,6 +74,25 @@ class Registry:
                 return plugin, plugin.intents[intent]
         return None
 
+    def intent_examples(self) -> list[tuple[str, str]]:
+        """(utterance, intent) for every intent an installed plugin serves: the router's training data.
+
+        Sorted by intent, each plugin's examples in its own order, so the same plugins give the same
+        data. An intent a plugin gives examples for but does not serve is skipped; a plugin whose
+        examples cannot be read is recorded in `failures` and contributes none.
+        """
+        rows: dict[str, list[str]] = {}
+        for name, plugin in sorted(self.plugins.items()):
+            try:
+                examples = plugin.intent_examples()
+            except Exception as exc:  # noqa: BLE001 - a faulty plugin loses its intents, nothing more
+                self.failures.append(PluginFailure(name, self.origins.get(name, ""), f"intent examples: {exc}"))
+                continue
+            for intent, texts in examples.items():
+                if intent in plugin.intents:
+                    rows.setdefault(intent, []).extend(t for t in texts if t.strip())
+        return [(text, intent) for intent in sorted(rows) for text in dict.fromkeys(rows[intent])]
+
     def suggest(self, name: str, n: int = 3) -> list[str]:
         names = self.command_names()
         close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
@@ -108,3 +127,8 @@ class Registry:
         for failure in self.failures:
             rows.append({"name": failure.name, "origin": failure.target, "status": "failed", "error": failure.error})
         return rows
+
+
+def installed_intent_examples() -> list[tuple[str, str]]:
+    """(utterance, intent) of every installed plugin, for code that has no Context (benchmarks, tests)."""
+    return Registry.load().intent_examples()

@@ -7,16 +7,22 @@ one); below the confidence threshold it falls back to `ask` and says so.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from assistant.cancel import Cancelled
+from assistant.errors import UserError, first_line
 from assistant.events import Error, Event, Notice
+from assistant.options import parse_flags  # noqa: F401 - old home of parse_flags, kept for plugins
 from assistant.plugin import Context, Plugin, Request
 
-INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
 MAX_INPUT_CHARS = 200_000
+# Intents that act (draw, train, index) rather than answer: a follow-up question does not repeat them.
+ACTION_INTENTS = {"image_sample", "image_train", "ingest", "classify"}
+# A follow-up leaves the last plugin only for another plugin's intent at this confidence or more
+# (the classifier reads "and the second one?" as `reason` at 0.61, "how do I fix it?" as `help` at 0.97).
+FOLLOW_UP_OVERRIDE = 0.8
+LAST_ROUTE = "last_route"  # context.state key: (plugin, command, intent) of the last answer
 
 
 @dataclass
@@ -71,7 +77,11 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     except Exception as exc:  # noqa: BLE001 - routing must never crash the chat
         notices.append(Notice("warning", f"intent router unavailable ({exc}); answering as a question"))
         intent, confidence, slots = "ask", 0.0, {}
-    threshold = float(context.config.get("router.threshold", 0.5))
+    follow = follow_up(text, context, history, intent, confidence)
+    if follow is not None:
+        follow.notices[:0] = notices
+        return follow
+    threshold = float(context.config.get("router.threshold"))
     if intent != "ask" and confidence < threshold:
         notices.append(Notice("info", f"not sure what you meant ({intent} at {confidence:.0%}); answering as a question"))
         intent, slots = "ask", {}
@@ -86,6 +96,51 @@ def resolve(line: str, context: Context, history: list[dict[str, str]] | None = 
     return Route(plugin, Request(text=text, command=command, intent=intent, options=dict(slots), history=history), notices)
 
 
+def follow_up(text: str, context: Context, history: list[dict[str, str]], intent: str,
+              confidence: float) -> Route | None:
+    """A message continuing the previous topic stays with the plugin that answered last.
+
+    "How do I fix it?" after an answer about mode collapse goes back to that
+    answer's plugin (with the history), not to whatever the words alone
+    suggest (`help`). A message that clearly asks for another plugin's work,
+    or one that does not refer back, is routed as usual. After an action
+    (sampling, training) a follow-up question is answered as a question.
+    """
+    from assistant.followup import refers_back
+
+    last = context.state.get(LAST_ROUTE)
+    registry = context.registry
+    if not last or not history or registry is None or not refers_back(text):
+        return None
+    name, command, last_intent = last
+    plugin = registry.plugins.get(name)
+    if plugin is None:
+        return None
+    wanted = registry.plugin_for_intent(intent)
+    if wanted is not None and wanted[0] is plugin and intent not in ("ask", "help"):
+        return None  # the same plugin, asked for something specific ("draw them again"): route as usual
+    if (intent not in ("ask", "help") and intent not in (last_intent, None) and wanted is not None
+            and confidence >= FOLLOW_UP_OVERRIDE):
+        return None  # clearly another plugin's work ("now draw it as a picture")
+    if last_intent in ACTION_INTENTS:
+        found = registry.plugin_for_intent("ask")
+        if found is None:
+            return None
+        plugin, command, last_intent = found[0], found[1], "ask"
+    return Route(plugin, Request(text=text, command=command, intent=last_intent, history=history),
+                 [Notice("info", f"following up on the previous answer ({plugin.name} /{command})")])
+
+
+def remember_route(route: Route, context: Context) -> None:
+    """Note which plugin answers, for the next follow-up (session commands do not count)."""
+    if route.plugin is None or route.error is not None or route.plugin.name in ("core", "chat"):
+        return
+    intent = route.request.intent
+    if intent is None:  # a /command: the intent it serves, if any
+        intent = next((i for i, c in route.plugin.intents.items() if c == route.request.command), None)
+    context.state[LAST_ROUTE] = (route.plugin.name, route.request.command, intent)
+
+
 def run_plugin(plugin: Plugin, request: Request, context: Context) -> Iterator[Event]:
     """Run one plugin action; exceptions become Error events, never crashes."""
     try:
@@ -95,11 +150,12 @@ def run_plugin(plugin: Plugin, request: Request, context: Context) -> Iterator[E
                 raise Cancelled()
     except Cancelled:
         yield Notice("warning", "cancelled")
+    except UserError as exc:  # the user can fix it: message and hint, no plugin name
+        yield Error(first_line(exc), exc.hint)
     except Exception as exc:  # noqa: BLE001 - report and keep the app alive
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if context.state.get("debug"):
             raise
-        yield Error(f"{plugin.name}: {message}")
+        yield Error(f"{plugin.name}: {first_line(exc)}")
 
 
 def dispatch(line: str, context: Context, history: list[dict[str, str]] | None = None) -> Iterator[Event]:
@@ -112,39 +168,5 @@ def dispatch(line: str, context: Context, history: list[dict[str, str]] | None =
         yield route.error
         return
     assert route.plugin is not None
+    remember_route(route, context)
     yield from run_plugin(route.plugin, route.request, context)
-
-
-def parse_flags(text: str, flags: dict[str, type]) -> tuple[str, dict[str, Any]]:
-    """Pull `--name value` flags out of slash-command text.
-
-    Returns the remaining text and the parsed options; raises ValueError with
-    a one-line message on bad values.
-    """
-    try:
-        tokens = shlex.split(text)
-    except ValueError:
-        tokens = text.split()
-    rest: list[str] = []
-    options: dict[str, Any] = {}
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.startswith("--") and tok[2:].replace("-", "_") in flags:
-            key = tok[2:].replace("-", "_")
-            kind = flags[key]
-            if kind is bool:
-                options[key] = True
-                i += 1
-                continue
-            if i + 1 >= len(tokens):
-                raise ValueError(f"{tok} needs a value")
-            try:
-                options[key] = kind(tokens[i + 1])
-            except ValueError:
-                raise ValueError(f"{tok} expects {kind.__name__}, got {tokens[i + 1]!r}") from None
-            i += 2
-        else:
-            rest.append(tok)
-            i += 1
-    return " ".join(rest), options

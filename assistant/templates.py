@@ -8,7 +8,7 @@ File format (all keys but `name` and `template` optional):
 
     name = "cot"
     description = "one line shown in `assistant prompt --list`"
-    technique = "cot"      # which runner uses it (plugins/prompting); default "single"
+    technique = "cot"      # which runner uses it (the plugin that runs templates); default "single"
     system = "system message, may use {{ variables }} too"
     template = "user message with {{ text }}"
     [variables]            # variable -> what it means (all are required unless in defaults)
@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import PROMPTS_DIR
+from assistant.errors import UserError
+from assistant.resources import prompts_dir
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class TemplateError(Exception):
+class TemplateError(UserError):
     """A template file is malformed or a variable is missing; names file and field."""
 
 
@@ -112,8 +113,10 @@ def load_template_file(path: Path) -> PromptTemplate:
     )
 
 
-def load_templates(user_dir: Path | None = None, builtin_dir: Path = PROMPTS_DIR) -> dict[str, PromptTemplate]:
-    """Built-in templates, then the user's over them. Malformed files raise TemplateError."""
+def load_templates(user_dir: Path | None = None, builtin_dir: Path | None = None) -> dict[str, PromptTemplate]:
+    """Built-in templates, then the user's over them. Malformed files raise TemplateError; a missing
+    built-in folder raises MissingData (a broken install), a missing user folder is just empty."""
+    builtin_dir = prompts_dir() if builtin_dir is None else builtin_dir
     templates: dict[str, PromptTemplate] = {}
     for directory in (builtin_dir, user_dir):
         if directory is None or not Path(directory).is_dir():

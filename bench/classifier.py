@@ -83,12 +83,11 @@ def latency_ms(fn, texts: list[str], repeats: int = 1) -> tuple[float, float, fl
 
 
 def bench_task(task: str, skip_cls: bool) -> dict:
-    from plugins.classifier.data import builtin_dataset, load_labelled, split
+    from plugins.classifier.data import split
     from plugins.classifier.lora import TrainConfig
-    from plugins.classifier.service import BUILTIN_EPOCHS
+    from plugins.classifier.service import BUILTIN_EPOCHS, builtin_data
 
-    path, text_col, label_col = builtin_dataset(task)
-    splits = split(load_labelled(path, text_col, label_col))
+    splits = split(builtin_data(task)[0])  # intents: the installed plugins' examples
     print(f"\n== {task}: {len(splits.train)} train / {len(splits.validation)} validation / "
           f"{len(splits.test)} test, {len(splits.classes)} classes ==", flush=True)
     epochs = BUILTIN_EPOCHS[task]

@@ -26,8 +26,10 @@ Public API (other plugins use only these):
   replies in one batched call (local transformers backends), else None.
 - `count_tokens(context, text)`, `context_window(context)`,
   `fit_sources(context, question, sources, budget=None)` (see budget.py).
-- `render_prompt(messages)`, `backend_status(context)` (for `assistant doctor`),
-  `BACKENDS`.
+- `render_prompt(messages)`, `backend_status(context)` (for `assistant doctor`).
+
+Backends are registered in the entry-point group `assistant.llm_backends`
+(backends.py); `backends.backend_names()` lists them.
 
 Fallback and notices: when the configured model cannot answer (missing or
 corrupt model files, unreachable server, a failed load, an empty reply),
@@ -49,7 +51,6 @@ from typing import Any, Iterator
 
 from assistant.llm.budget import context_window, count_tokens, fit_sources  # noqa: F401 - public API
 
-BACKENDS = ("local", "smollm2", "llamacpp", "ollama", "openai", "extractive")
 NOTICE_KEY = "llm_notice"
 
 
@@ -90,55 +91,26 @@ def take_notice(context: Any):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
+    from assistant.errors import first_line
+
+    return first_line(exc)[:300]
 
 
 # -- building models ---------------------------------------------------------
 def _build(context: Any, name: str):
-    cfg = context.config
-    common = dict(temperature=float(cfg.get("llm.temperature", 0.2)), max_tokens=int(cfg.get("llm.max_tokens", 512)),
-                  context_window=int(cfg.get("llm.context_window", 4096) or 4096))
-    if name in ("local", "smollm2"):
-        from assistant.llm.hf_local import TransformersChatModel, start_load
-        from assistant.llm.weights import SPECS, WeightsError, installed, models_dir
+    from assistant.llm.backends import backend_names, backends
 
-        spec = SPECS[name]
-        if not installed(spec):
-            raise WeightsError(f"{spec.label} is not installed ({spec.install_hint})")
-        llm = TransformersChatModel(spec=spec, models_dir=str(models_dir(context)), dtype=cfg.get("llm.dtype"),
-                                    threads=int(cfg.get("llm.threads", 0) or 0), **common)
-        start_load(llm.spec, models_dir(context), llm.dtype, llm.threads)  # in the background
-        return llm
-    if name == "llamacpp":
-        from assistant.llm.hf_local import ModelLoadError
-        from assistant.llm.llamacpp import LlamaCppChatModel, available
-        from assistant.llm.weights import QWEN, gguf_path, models_dir
-
-        if not available():
-            raise ModelLoadError("llama-cpp-python is not installed (optional extra; see docs/llm.md)")
-        path = cfg.get("llm.model_path", "") or str(gguf_path(QWEN, models_dir(context)))
-        return LlamaCppChatModel(model_path=path, threads=int(cfg.get("llm.threads", 0) or 0), **common)
-    if name == "openai":
-        from assistant.llm.servers import openai_model
-
-        return openai_model(context)
-    if name == "ollama":
-        from assistant.llm.servers import ollama_model
-
-        return ollama_model(context)
-    if name == "extractive":
-        from assistant.llm.extractive import ExtractiveChatModel
-
-        return ExtractiveChatModel()
-    raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    backend = backends().get(name)
+    if backend is None:
+        raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(backend_names())}")
+    return backend.build(context)
 
 
 def get_llm(context: Any, backend: str | None = None):
     """The chat model for `backend` (default: `llm.backend`); extractive, with a notice, if it cannot work."""
     from assistant.llm.extractive import ExtractiveChatModel
 
-    name = backend or context.config.get("llm.backend", "local") or "local"
+    name = backend or context.config.get("llm.backend") or "local"
     try:
         return _build(context, name)
     except Exception as exc:  # noqa: BLE001 - any backend problem becomes a notice and the fallback
@@ -168,7 +140,7 @@ def _with_overrides(llm: Any, max_tokens: int | None, temperature: float | None)
 
 
 def _backend_name(context: Any) -> str:
-    return context.config.get("llm.backend", "local") or "local"
+    return context.config.get("llm.backend") or "local"
 
 
 def _fallback(context: Any, messages: list[Any], reason: str, permanent: bool) -> Iterator[str]:
@@ -177,7 +149,7 @@ def _fallback(context: Any, messages: list[Any], reason: str, permanent: bool) -
     _notice(context, f"{reason}; answering by quoting the retrieved passages (extractive) instead")
     fallback = ExtractiveChatModel()
     if permanent:  # a model that failed to load stays failed: do not retry on every question
-        context._services["llm"] = fallback
+        context.replace_service("llm", fallback)
     for chunk in fallback.stream(messages):
         if context.cancel.cancelled:
             return
@@ -279,67 +251,34 @@ def first_json(text: str) -> Any:
     raise ValueError("the model's reply contains no valid JSON")
 
 
+def constrains_json(context: Any) -> bool:
+    """Whether the active model's decoding is grammar-constrained to valid JSON (llama.cpp)."""
+    return bool(getattr(context.llm, "constrains_json", False))
+
+
 def generate_json(context: Any, messages: list[Any], schema: dict | None = None, **kwargs: Any) -> Any:
     """Parsed JSON from the model: grammar-constrained with llamacpp (valid every time), else parsed
     from the reply (ValueError when it holds none). `schema` is a JSON Schema or None."""
-    from assistant.llm.llamacpp import LlamaCppChatModel
-
-    if isinstance(context.llm, LlamaCppChatModel):
+    if constrains_json(context):
         kwargs["json_schema"] = schema or {}
     return first_json(complete(context, messages, **kwargs))
 
 
 # -- doctor ------------------------------------------------------------------
 def backend_status(context: Any) -> list[dict[str, Any]]:
-    """[{"name", "ok", "detail", "active"}] for `assistant doctor`. Loads no model; servers get one
-    short probe, only when configured."""
-    import importlib.util
+    """[{"name", "ok", "detail", "active"}] for `assistant doctor`, one per registered backend. Loads no
+    model; servers get one short probe, only when configured."""
+    from assistant.llm.backends import backends, failures
 
-    from assistant.llm.hf_local import DTYPES, is_converted
-    from assistant.llm.weights import QWEN, SPECS, installed, models_dir
-
-    cfg = context.config
     active = _backend_name(context)
-    directory = models_dir(context)
-    dtype = cfg.get("llm.dtype")
-    has_transformers = importlib.util.find_spec("transformers") is not None
     rows = []
-    for name in ("local", "smollm2"):
-        spec = SPECS[name]
-        if not installed(spec):
-            rows.append({"name": name, "ok": False, "detail": f"{spec.label} not installed ({spec.install_hint})"})
-        elif not has_transformers:
-            rows.append({"name": name, "ok": False, "detail": "transformers is not installed"})
-        elif dtype not in DTYPES:
-            rows.append({"name": name, "ok": False, "detail": f"llm.dtype must be one of {', '.join(DTYPES)}"})
-        elif is_converted(spec, directory, dtype):
-            rows.append({"name": name, "ok": True, "detail": f"{spec.label}, converted; loads in seconds"})
-        else:
-            rows.append({"name": name, "ok": True,
-                         "detail": f"{spec.label}; the first use verifies and converts it "
-                                   f"({'about a minute' if name == 'local' else 'about 15 s'})"})
-    from assistant.llm.llamacpp import available
-
-    if not available():
-        rows.append({"name": "llamacpp", "ok": False, "detail": "llama-cpp-python not installed (optional, see docs/llm.md)"})
-    else:
-        path = cfg.get("llm.model_path", "")
-        if path:
-            from pathlib import Path
-
-            ok = Path(path).expanduser().is_file()
-            rows.append({"name": "llamacpp", "ok": ok, "detail": f"{path}" + ("" if ok else " not found")})
-        else:
-            rows.append({"name": "llamacpp", "ok": installed(QWEN), "detail": f"llama-cpp-python with {QWEN.label}"})
-    from assistant.llm.servers import probe
-
-    for kind in ("ollama", "openai"):
-        if active == kind:  # llm.base_url / llm.model describe the active server only
-            ok, detail = probe(kind, context)
-        else:
-            ok, detail = False, f"not selected (set llm.backend = \"{kind}\", llm.base_url and llm.model)"
-        rows.append({"name": kind, "ok": ok, "detail": detail})
-    rows.append({"name": "extractive", "ok": True, "detail": "always available (quotes retrieved passages)"})
+    for name, backend in backends().items():
+        try:
+            ok, detail = backend.status(context)
+        except Exception as exc:  # noqa: BLE001 - a faulty check is a failed check
+            ok, detail = False, _one_line(exc)
+        rows.append({"name": name, "ok": bool(ok), "detail": detail})
+    rows += [{"name": name, "ok": False, "detail": f"failed to load: {error}"} for name, error in failures.items()]
     for row in rows:
         row["active"] = row["name"] == active
         if row["active"]:

@@ -19,7 +19,7 @@ TEMPLATE_OVERHEAD = 48  # chat-template markers and the instructions around sour
 
 def _tokenizer_count(context: Any):
     """A counting function from the active model if it is loaded, else None."""
-    llm = context._services.get("llm") if hasattr(context, "_services") else None
+    llm = context.loaded_service("llm")
     if llm is None:
         return None
     tokenizer_if_ready = getattr(llm, "tokenizer_if_ready", None)
@@ -46,8 +46,8 @@ def count_tokens(context: Any, text: str) -> int:
 
 def context_window(context: Any) -> int:
     """Prompt + reply tokens the active backend accepts (`llm.context_window`, default 4096)."""
-    configured = int(context.config.get("llm.context_window", 4096) or 4096)
-    llm = context._services.get("llm") if hasattr(context, "_services") else None
+    configured = int(context.config.get("llm.context_window"))
+    llm = context.loaded_service("llm")
     window = getattr(llm, "window", None)
     return min(configured, window()) if callable(window) else configured
 
@@ -89,7 +89,7 @@ def fit_sources(context: Any, question: str, sources: list[str], budget: int | N
       budget), never longer; every kept item is a prefix of its original.
     """
     if budget is None:
-        budget = context_window(context) - int(context.config.get("llm.max_tokens", 512) or 512)
+        budget = context_window(context) - int(context.config.get("llm.max_tokens"))
     left = budget - TEMPLATE_OVERHEAD - count_tokens(context, question) - (count_tokens(context, system) if system else 0)
     kept: list[str] = []
     for text in sources:

@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from assistant.llm.grounding import content_words, split_sentences
 
-FENCE = re.compile(r"<source (\d+)[^>]*>\n(.*?)\n</source>", re.S)
+FENCE = re.compile(r"<source (\d+)[^>]*>\n(.*?)\n</source[^>]*>", re.S)  # closing tag may carry the fence
 NOT_COVERED = "The retrieved course notes do not cover this question."
 NO_PASSAGES = "No language model is available and there are no retrieved passages to quote."
 

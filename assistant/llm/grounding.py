@@ -71,6 +71,26 @@ def _normalise(matrix: Any):
     return arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)
 
 
+def judged_sentences(answer: str) -> list[str]:
+    """The sentences of `answer` the check judges: enough content words, and not a refusal."""
+    return [s for s in split_sentences(answer) if len(content_words(s)) >= MIN_CONTENT_WORDS and not REFUSAL.search(s)]
+
+
+def check_support(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | None = None,
+                  lexical_threshold: float = LEXICAL_THRESHOLD,
+                  embedding_threshold: float = EMBEDDING_THRESHOLD) -> tuple[list[str], list[str]]:
+    """(judged sentences, the unsupported ones among them); faithfulness is 1 - unsupported / judged."""
+    judged = judged_sentences(answer)
+    source_words = [content_words(t) for t in source_texts if t.strip()]
+    weak = [s for s in judged if lexical_support(s, source_words) < lexical_threshold]
+    if weak and embed_fn is not None and source_words:
+        source_sentences = [s for t in source_texts for s in split_sentences(t) if len(s) > 10] or list(source_texts)
+        vectors = _normalise(embed_fn(weak + source_sentences))
+        similarity = vectors[: len(weak)] @ vectors[len(weak):].T
+        weak = [s for s, best in zip(weak, similarity.max(axis=1)) if best < embedding_threshold]
+    return judged, list(dict.fromkeys(weak))
+
+
 def mark_unsupported(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | None = None,
                      lexical_threshold: float = LEXICAL_THRESHOLD,
                      embedding_threshold: float = EMBEDDING_THRESHOLD, mark: str = MARK) -> tuple[str, list[str]]:
@@ -79,16 +99,7 @@ def mark_unsupported(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn
     `embed_fn(list_of_texts) -> array (n, dim)` is optional; see `minilm_embedder()`.
     Without sources every judgeable sentence is unsupported.
     """
-    sentences = split_sentences(answer)
-    source_words = [content_words(t) for t in source_texts if t.strip()]
-    judged = [s for s in sentences if len(content_words(s)) >= MIN_CONTENT_WORDS and not REFUSAL.search(s)]
-    weak = [s for s in judged if lexical_support(s, source_words) < lexical_threshold]
-    if weak and embed_fn is not None and source_words:
-        source_sentences = [s for t in source_texts for s in split_sentences(t) if len(s) > 10] or list(source_texts)
-        vectors = _normalise(embed_fn(weak + source_sentences))
-        similarity = vectors[: len(weak)] @ vectors[len(weak):].T
-        weak = [s for s, best in zip(weak, similarity.max(axis=1)) if best < embedding_threshold]
-    unsupported = list(dict.fromkeys(weak))
+    _, unsupported = check_support(answer, source_texts, embed_fn, lexical_threshold, embedding_threshold)
     marked = answer
     for sentence in unsupported:
         marked = _append_after(marked, sentence, mark)

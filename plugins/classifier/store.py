@@ -21,11 +21,13 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import UserError
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LOAD_LOCK = threading.Lock()
 
 
-class ClassifierError(RuntimeError):
+class ClassifierError(UserError, RuntimeError):
     """A missing or damaged classifier, worded for the user."""
 
     def __init__(self, message: str, hint: str = ""):

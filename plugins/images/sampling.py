@@ -41,14 +41,14 @@ def check_outputs(options: dict[str, Any]) -> tuple[Path, Path | None]:
 
 def write_samples(images: np.ndarray, options: dict[str, Any], caption: str) -> Iterator[Event]:
     """Save the grid PNG (and --npy), then yield Image and Data events."""
-    from assistant.atomic import atomic_path
+    from assistant.atomic import OUTPUT_MODE, atomic_path
     from plugins.images.display import save_grid
 
     out, npy = check_outputs(options)
     shown = images[:GRID_MAX]
     save_grid(shown, out)
     if npy is not None:
-        with atomic_path(npy) as tmp:
+        with atomic_path(npy, OUTPUT_MODE) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, images.astype(np.float32), allow_pickle=False)
     note = f" (grid shows the first {len(shown)})" if len(shown) < len(images) else ""

@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from assistant.events import Event, Notice, Progress
+from assistant.events import Event, Image, Notice, Progress
 
 PROGRESS_EVERY_S = 0.5
 CHECKPOINT_EVERY_S = 5.0
 UNBOUNDED_EPOCHS = 100_000
+PREVIEW_IMAGES = 64
 
 
 @dataclass
@@ -193,6 +194,30 @@ class KerasRun:
     save: Callable[[float, dict[str, float]], None]
 
 
+def load_training_data(context: Any, model: str, record: dict[str, Any], options: dict[str, Any]):
+    """The training split, announced: a one-line summary and a preview grid in outputs/.
+
+    A generator: yields the events, returns the DigitData (use `yield from`).
+    `record` (the checkpoint's config or state) gets the source and folder, so
+    that `image eval` can score against the held-out part of the same data.
+    """
+    from plugins.images.data import load_digits_data, resolve_source, summary_line
+    from plugins.images.display import save_grid
+    from plugins.images.models import default_output
+
+    source, path = resolve_source(options.get("data") or record.get("data"), options.get("data_path"))
+    data = load_digits_data(source, "train", path, context)
+    record.update(data=source, data_path=data.info.get("path"))
+    if data.notice:
+        yield Notice("info", data.notice)
+    yield Notice("info", summary_line(data))
+    pick = np.random.default_rng(0).permutation(len(data))[:PREVIEW_IMAGES]
+    preview = save_grid(data.x[pick], default_output(context, model, "training-data"), nrow=8)
+    yield Image(str(preview), f"{model}: {len(pick)} of the {len(data):,} prepared training images "
+                              f"(what the model learns from)")
+    return data
+
+
 def prepare_keras_run(context: Any, name: str, options: dict[str, Any], *, defaults: dict[str, Any],
                       arch_keys: Any, arch_version: int, default_epochs: int, default_batch: int,
                       build: Callable[[dict[str, Any], int | None], Any], parts: Callable[[Any], Any]):
@@ -202,14 +227,11 @@ def prepare_keras_run(context: Any, name: str, options: dict[str, Any], *, defau
     `build(config, seed)` makes the compiled model, `parts(model)` its saved sub-models.
     """
     from plugins.images.checkpoints import checkpoint_path, restore, save_checkpoint
-    from plugins.images.data import load_digits_data
     from plugins.images.runtime import backend_name, seed_everything
 
     config, ckpt, notices = resolve_config(context, name, options, defaults, arch_keys)
     yield from notices
-    data = load_digits_data(config["data"], "train", options.get("data_path"), context)
-    if data.notice:
-        yield Notice("info", data.notice)
+    data = yield from load_training_data(context, name, config, options)
     plan = plan_from_options(options, default_epochs, default_batch)
     seed_everything(plan.seed)
     model = build(config, plan.seed)

@@ -113,9 +113,9 @@ def encode(model: Any, x: np.ndarray, batch: int = 1000) -> np.ndarray:
 
 def load(context: Any) -> tuple[Any, dict[str, Any]]:
     """The trained VAE from the checkpoint (raises MissingCheckpoint / CheckpointError)."""
-    from plugins.images.checkpoints import checkpoint_path, read_checkpoint, restore
+    from plugins.images.checkpoints import read_checkpoint, restore, sampling_checkpoint
 
-    ckpt = read_checkpoint(checkpoint_path(context, NAME))
+    ckpt = read_checkpoint(sampling_checkpoint(context, NAME)[0])
     if ckpt.config.get("model") != NAME:
         from plugins.images.checkpoints import CheckpointError
 
@@ -174,7 +174,7 @@ def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str,
     yield Image(str(save_grid(decode(model, rng.standard_normal((64, latent))), out / "prior-samples.png")),
                 "vae samples from the prior")
     try:
-        test = load_digits_data(config.get("data", "mnist"), "test", context=context)
+        test = load_digits_data(config.get("data", "mnist"), "test", config.get("data_path"), context)
     except DataError:
         return
     pick = test.x[rng.choice(len(test.x), min(8, len(test.x)), replace=False)]

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import UserError
 from assistant.cancel import Cancelled
 from assistant.events import Data, Error, Event, Notice, Progress, Text
 from assistant.plugin import Context
@@ -22,7 +23,7 @@ from assistant.plugin import Context
 from plugins.prompting import answers
 
 
-class CaseError(ValueError):
+class CaseError(UserError, ValueError):
     pass
 
 

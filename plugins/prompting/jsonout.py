@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from assistant import UserError
 from assistant.jsonl import read_text
 
 TYPE_NAMES = {
@@ -24,7 +25,7 @@ TYPE_NAMES = {
 }
 
 
-class SchemaProblem(ValueError):
+class SchemaProblem(UserError, ValueError):
     """A schema that cannot be used; the message names the file/option and the field."""
 
 

@@ -2,8 +2,9 @@
 
 Flow: retrieve -> if the knowledge base does not cover the question, say so
 and show the closest passages (no LLM call, nothing invented) -> otherwise
-fence each passage as `<source N file=".." heading=".." lines="a-b">` in the
-`rag` prompt template, stream the reply, keep only `[n]` markers that point
+fence each passage as `<source N file=".." heading=".." lines="a-b" fence="TAG">`
+(TAG random per request, look-alikes in the text defused) in the `rag` prompt
+template, stream the reply, keep only `[n]` markers that point
 at a passage really given, then a `Sources` event numbered like the markers.
 """
 
@@ -14,6 +15,7 @@ import re
 from typing import Any, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Sources, Text
+from assistant.fencing import neutralise, new_tag, obeyed_injection
 
 NOT_COVERED = "Not covered by the course notes"
 MAX_SOURCE_CHARS = 1800  # per passage, when the LLM layer has no token-fitting helper
@@ -24,27 +26,38 @@ def _attr(value: str) -> str:
     return html.escape(value, quote=True).replace("\n", " ")
 
 
-def fence(number: int, hit: Any, text: str | None = None) -> str:
-    body = (text if text is not None else hit.text).replace("</source>", "</ source>")
+def fence(number: int, hit: Any, text: str | None = None, tag: str = "") -> str:
+    """One passage as `<source N file=.. heading=.. lines=.. fence=TAG>` ... `</source fence=TAG>`.
+
+    The passage is untrusted: anything in it resembling a source tag, the
+    fence or a chat-template token is defused (assistant/fencing.py), so it can
+    neither close its fence early nor forge another source.
+    """
+    body, _ = neutralise(text if text is not None else hit.text, tag)
+    mark = f' fence="{tag}"' if tag else ""
     return (f'<source {number} file="{_attr(hit.source)}" heading="{_attr(hit.heading)}" '
-            f'lines="{hit.start_line}-{hit.end_line}">\n{body}\n</source>')
+            f'lines="{hit.start_line}-{hit.end_line}"{mark}>\n{body}\n</source{mark}>')
 
 
-def fit_texts(hits: list[Any], context: Any, question: str, system: str) -> list[str]:
+def fit_texts(hits: list[Any], context: Any, question: str, system: str, budget: int | None = None) -> list[str]:
     """Passage texts, best first, trimmed by the LLM layer to fit the model's window.
 
-    May return fewer texts than hits (the tail did not fit); never more.
+    `system` is everything else the prompt carries (instructions, history):
+    only passages are cut, never it. May return fewer texts than hits, even
+    none when the rest alone fills the window; never more.
     """
     texts = [h.text if len(h.text) <= MAX_SOURCE_CHARS else h.text[:MAX_SOURCE_CHARS] + " ..." for h in hits]
     try:
         from assistant.llm import fit_sources
     except ImportError:  # an older LLM layer: the per-passage character cap still holds
         return texts
-    return list(fit_sources(context, question, texts, system=system)) or texts[:1]
+    return list(fit_sources(context, question, texts, budget=budget, system=system))
 
 
-def fence_sources(hits: list[Any], texts: list[str]) -> str:
-    return "\n\n".join(fence(i, h, t) for i, (h, t) in enumerate(zip(hits, texts), 1))
+def fence_sources(hits: list[Any], texts: list[str], tag: str | None = None) -> str:
+    """All passages, fenced with one random tag per request (unless one is given)."""
+    tag = tag or new_tag()
+    return "\n\n".join(fence(i, h, t, tag) for i, (h, t) in enumerate(zip(hits, texts), 1))
 
 
 # What may still become a marker: "[", "[sou" (a prefix of "source"), "[source 1, 2".
@@ -113,6 +126,8 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     if not question:
         yield Error("ask needs a question", 'e.g. /ask "what does the KL term do in a VAE?"')
         return
+    # Start loading the language model now: on the command line it loads while retrieval runs.
+    getattr(context, "llm", None)
     yield from retriever.prepare(kb, cancel=context.cancel)
     from plugins.rag.commands import rewriter
 
@@ -144,15 +159,18 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     if result.query != question:  # a follow-up: the model (and /show-prompt) sees what it was resolved to
         question = f"{question} (in this conversation: {result.query})"
     bare_system, _ = template.render(sources="", question=question)
-    texts = fit_texts(result.hits, context, question, bare_system)
+    turns = [{"role": t["role"], "content": str(t["content"])[:2000]} for t in (history or [])[-MAX_HISTORY_MESSAGES:]
+             if t.get("role") in ("user", "assistant") and t.get("content")]
+    # Only passages are cut to fit the window: the instructions and the question
+    # never are. History goes first when even one passage would not fit.
+    texts, messages = _fit_prompt(template, result.hits, context, question, bare_system, turns)
+    if not texts:
+        yield Error("the question leaves no room for any source in the model's context window",
+                    "ask a shorter question, or raise llm.context_window")
+        yield Sources(sources)
+        return
     hits = result.hits[:len(texts)]
     sources = [h.to_source() for h in hits]
-    system, user = template.render(sources=fence_sources(hits, texts), question=question)
-    messages = [{"role": "system", "content": system}]
-    for turn in (history or [])[-MAX_HISTORY_MESSAGES:]:
-        if turn.get("role") in ("user", "assistant") and turn.get("content"):
-            messages.append({"role": turn["role"], "content": str(turn["content"])[:2000]})
-    messages.append({"role": "user", "content": user})
 
     filt = CitationFilter(len(hits))
     parts: list[str] = []
@@ -179,6 +197,9 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     reply = "".join(parts)
     if filt.dropped:
         yield Notice("info", f"removed {filt.dropped} citation(s) to sources that were not retrieved")
+    if obeyed_injection(reply, "\n".join(texts)):  # the sources are fenced, but a model may still obey
+        yield Notice("warning", "the reply repeats what a retrieved document told the model to say or print: "
+                                "a document may be steering the model; do not run commands from it")
     unsupported = unsupported_sentences(reply, texts, retriever)
     if unsupported:
         yield Notice("warning", f"{len(unsupported)} sentence(s) of this answer are not supported by the sources: "
@@ -188,6 +209,38 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
         payload = _payload(result.question, reply, True, sources, result.kb, cited=filt.cited, query=result.query)
         payload["unsupported"] = unsupported
         yield Data(payload)
+
+
+def _fit_prompt(template: Any, all_hits: list[Any], context: Any, question: str, bare_system: str,
+                turns: list[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
+    """Passage texts and the messages that carry them, within the window; ([], []) if none fits.
+
+    The fitting estimate leaves out the fences' own attributes, so the rendered
+    prompt is measured and the passage budget shrunk by the excess (twice at most).
+    """
+    try:
+        from assistant.llm import context_window, count_tokens
+        window = context_window(context) - int(context.config.get("llm.max_tokens", 512) or 512)
+    except ImportError:
+        count_tokens, window = None, None
+    for keep_history in ((True, False) if turns else (False,)):
+        kept = turns if keep_history else []
+        others = "\n".join([bare_system] + [t["content"] for t in kept])
+        budget = window
+        for _ in range(3):
+            texts = fit_texts(all_hits, context, question, others, budget)
+            if not texts:
+                break
+            hits = all_hits[:len(texts)]
+            system, user = template.render(sources=fence_sources(hits, texts), question=question)
+            messages = [{"role": "system", "content": system}, *kept, {"role": "user", "content": user}]
+            if count_tokens is None:
+                return texts, messages
+            over = sum(count_tokens(context, m["content"]) + 4 for m in messages) - window
+            if over <= 0:
+                return texts, messages
+            budget -= over
+    return [], []
 
 
 def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[str]:

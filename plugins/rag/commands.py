@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Sources, Text
+from assistant.options import Bounded
 from assistant.plugin import Context, Request
 
-ASK_FLAGS = {"k": int, "kb": str, "retrieval_only": bool, "json": bool}
+ASK_FLAGS = {"k": Bounded(int, 1, 100), "kb": str, "retrieval_only": bool, "json": bool}
 INGEST_FLAGS = {"kb": str, "json": bool}
 
 
@@ -98,14 +99,38 @@ def _slash_ingest(request: Request, context: Context) -> Iterator[Event]:
             paths = shlex.split(text)
         except ValueError:
             paths = text.split()
-    else:  # free text routed by intent: keep the words that name existing paths
-        slot = request.options.get("path")
-        paths = [slot] if slot else [w.strip("'\".,;") for w in text.split()
-                                     if Path(w.strip("'\".,;")).expanduser().exists()]
+    else:  # free text routed by intent: only words that name an existing path
+        paths = named_paths(request.options.get("path"), text)
+        folders = [p for p in paths if Path(p).expanduser().is_dir()]
+        if folders:
+            # A folder found in a sentence may not be what was meant (".", "~"): ask first.
+            shown = " ".join(shlex.quote(str(Path(f).expanduser().resolve())) for f in folders)
+            yield Notice("info", f"ingest the whole folder {shown}? To confirm, type: /ingest {shown}")
+            return
     if not paths:
         yield Error("ingest needs a file or folder", "e.g. /ingest ~/notes/lecture3.pdf --kb mynotes")
         return
     yield from ingest(paths, context, opts.get("kb"), opts.get("json", False))
+
+
+def named_paths(slot: Any, text: str) -> list[str]:
+    """Paths a free-text request names explicitly: non-empty words (or the slot) that exist.
+
+    "please ingest my notes ..." names none: an empty word would be the
+    current folder, which is never ingested by accident.
+    """
+    words = [str(slot)] if slot else text.split()
+    paths = []
+    for word in words:
+        word = word.strip("'\"“”‘’,;:()")
+        bare = word.rstrip(".")  # a sentence's full stop; "..." and "." name nothing
+        if not bare.strip("/"):
+            continue
+        for candidate in (bare, word):
+            if Path(candidate).expanduser().exists():
+                paths.append(candidate)
+                break
+    return paths
 
 
 def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
@@ -217,15 +242,6 @@ def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
 
 
 # -- command line -----------------------------------------------------------------------
-def _group(subparsers: Any, name: str, help: str):
-    """The sub-subcommands of `name`, shared if another plugin already created it."""
-    existing = subparsers.choices.get(name)
-    if existing is not None and existing._subparsers is not None:  # noqa: SLF001 - argparse has no public lookup
-        return existing._subparsers._group_actions[0]  # noqa: SLF001
-    parser = subparsers.add_parser(name, help=help, description=help)
-    return parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
-
-
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
@@ -237,7 +253,7 @@ def add_cli(subparsers: Any) -> None:
                                 "do?\") is resolved against it before retrieval. --session ID continues a saved "
                                 "chat conversation and adds this turn to it.")
     p.add_argument("question", help="the question (quote it), or - to read questions / JSON lines from stdin")
-    p.add_argument("--session", type=int, default=None, metavar="ID",
+    p.add_argument("--session", type=Bounded(int, 1, 2**63 - 1), default=None, metavar="ID",
                    help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
@@ -263,17 +279,38 @@ def add_cli(subparsers: Any) -> None:
     q = add_command(kb_sub, "use", "make NAME the knowledge base used by default", _cli_kb_use)
     q.add_argument("name", metavar="NAME")
 
-    evals = _group(subparsers, "eval", "evaluate a component on a data set")
-    q = add_command(evals, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
-                    description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
-                                "are documents outside the knowledge base (found relative to the QA file, or by name "
-                                "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
-                                "into which those documents are ingested first (as a user would); the others use "
-                                "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
-                                "\"self_contained\" version.")
+    from assistant import add_eval_command
+
+    q = add_eval_command(subparsers, "retrieval", "hit@k, MRR@5, follow-ups and out-of-scope detection on QA files", _cli_eval,
+                         description="Evaluate retrieval on one or more QA files in one run. A file whose gold sources "
+                                     "are documents outside the knowledge base (found relative to the QA file, or by name "
+                                     "in --documents DIR) is evaluated on a knowledge base of its own, eval-<file name>, "
+                                     "into which those documents are ingested first (as a user would); the others use "
+                                     "--kb / rag.kb. Lines with \"history\" are follow-ups, scored against their "
+                                     "\"self_contained\" version.")
     q.add_argument("qa_files", nargs="+", metavar="QA.jsonl")
     q.add_argument("--k", type=int, default=5, help="passages per question (hit@5 always uses at least 5)")
     q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base for QA sets over it (default: rag.kb)")
+    q.add_argument("--documents", default=None, metavar="DIR",
+                   help="where to find the documents a QA set is about, when not relative to the QA file")
+
+    q = add_eval_command(subparsers, "answers",
+                         "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
+                         _cli_eval_answers,
+                         description="Answer every question of QA.jsonl with the configured model and score each answer: "
+                                "key facts stated (\"facts\"), share of [n] citations pointing at the gold lines, share "
+                                "of sentences the grounding check supports, out-of-scope questions declined, seconds "
+                                "to the first text and in total. No LLM judge. knowledge/qa/notes_answer_qa.jsonl is "
+                                "over the built-in notes; knowledge/qa/course_answer_qa.jsonl over the course text, "
+                                "which (like any set whose sources are documents outside the knowledge base) is "
+                                "ingested first into a knowledge base of its own, eval-<file name>.")
+    q.add_argument("qa_file", metavar="QA.jsonl")
+    q.add_argument("--model", dest="eval_model", default=None, metavar="BACKEND",
+                   help="LLM backend for this run (default: llm.backend)")
+    q.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
+    q.add_argument("--k", type=int, default=None, help="passages per question (default: rag.k)")
+    q.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="only N questions (in-scope and out-of-scope in the file's proportion)")
     q.add_argument("--documents", default=None, metavar="DIR",
                    help="where to find the documents a QA set is about, when not relative to the QA file")
 
@@ -433,21 +470,58 @@ def _cli_eval(args: Any, context: Context) -> Iterator[Event]:
     yield from guarded(events)
 
 
+def _cli_eval_answers(args: Any, context: Context) -> Iterator[Event]:
+    bad = _check_k(args)
+    if bad:
+        yield bad
+        return
+    if args.limit is not None and args.limit < 1:
+        yield Error(f"--limit must be at least 1, got {args.limit}")
+        return
+
+    def events() -> Iterator[Event]:
+        from plugins.rag.answer_eval import evaluate_answers, load_answer_qa, report, subset
+
+        items = subset(load_answer_qa(args.qa_file), args.limit)
+        items, kb = yield from eval_documents(args.qa_file, items, context, args.kb, args.documents)
+        if args.eval_model:
+            context.config.set("llm.backend", args.eval_model, save=False)
+            context.drop_service("llm")
+        for event in evaluate_answers(context, retriever_of(context), items, k=args.k, kb=kb):
+            if isinstance(event, Data) and not args.json:
+                yield Text(report(event.obj))
+            else:
+                yield event
+
+    yield from guarded(events)
+
+
+def eval_documents(qa_file: str, items: list[dict[str, Any]], context: Context, kb: str | None,
+                   documents: str | None):
+    """A QA set over outside documents gets a knowledge base of its own, eval-<file name>, with them ingested.
+
+    A generator (yields ingest events); returns (items with sources as the ingested paths, the kb to use).
+    """
+    from plugins.rag.evaluate import document_sources, with_sources
+
+    sources = document_sources(qa_file, items, documents)
+    if not sources:
+        return items, kb
+    import re
+
+    kb = "eval-" + re.sub(r"[^A-Za-z0-9_-]+", "-", Path(qa_file).stem)[:58]
+    for event in ingest([str(p) for p in sorted(set(sources.values()))], context, kb, as_json=True):
+        if not isinstance(event, Data):
+            yield event
+    return with_sources(items, sources), kb
+
+
 def eval_file(qa_file: str, context: Context, k: int, kb: str | None, documents: str | None) -> Iterator[Event]:
     """Evaluate one QA file; a set over outside documents gets its own knowledge base with them ingested."""
-    from plugins.rag.evaluate import document_sources, evaluate, load_qa, with_sources
+    from plugins.rag.evaluate import evaluate, load_qa
 
-    items = load_qa(qa_file)
     retriever = retriever_of(context)
-    sources = document_sources(qa_file, items, documents)
-    if sources:
-        import re
-
-        kb = "eval-" + re.sub(r"[^A-Za-z0-9_-]+", "-", Path(qa_file).stem)[:58]
-        for event in ingest([str(p) for p in sorted(set(sources.values()))], context, kb, as_json=True):
-            if not isinstance(event, Data):
-                yield event
-        items = with_sources(items, sources)
+    items, kb = yield from eval_documents(qa_file, load_qa(qa_file), context, kb, documents)
     yield from retriever.prepare(kb, cancel=context.cancel)
     for event in evaluate(retriever, items, k=k, kb=kb, cancel=context.cancel):
         if isinstance(event, Data):

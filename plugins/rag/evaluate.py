@@ -27,10 +27,11 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from assistant import UserError
 from assistant.events import Data, Event, Progress
 
 
-class QaFileError(Exception):
+class QaFileError(UserError):
     pass
 
 

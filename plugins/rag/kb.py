@@ -27,18 +27,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant import UserError
+from assistant.cancel import Cancelled
 from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
 from assistant.events import Data, Error, Event, Notice, Progress
 from plugins.rag.chunking import VERSION as CHUNKER_VERSION  # bumped where chunking changes
+from plugins.rag.loaders import UnreadableFile, check_size
 
 DEFAULT_KB = "default"
 KB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
 MANIFEST_VERSION = 1
 COMMIT_CHUNKS = 512  # commit (flush store, write manifest) at least this often
+LOCK_WAIT_SECONDS = 600.0  # a second writer waits this long for the first, then fails clearly
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 
 
-class KbError(Exception):
+class KbError(UserError):
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
@@ -224,6 +228,19 @@ class KnowledgeBase:
         return not self.manifest_path.exists() or not self.load_manifest()["files"]
 
     def remove(self) -> None:
+        from assistant.filelock import LockTimeout
+
+        lock = self.writer_lock()
+        try:
+            lock.acquire(LOCK_WAIT_SECONDS)
+        except LockTimeout as exc:
+            raise KbError(str(exc), "remove it when the other ingest has finished") from None
+        try:
+            self._remove()
+        finally:
+            lock.release()
+
+    def _remove(self) -> None:
         try:
             self.store.drop()
         except Exception:  # noqa: BLE001 - a store we cannot open still goes from disk
@@ -248,8 +265,42 @@ class KnowledgeBase:
         self.db.execute("DELETE FROM chunks")
         self._bump_generation()
 
+    # -- one writer at a time ---------------------------------------------------------
+    def writer_lock(self):
+        from assistant.filelock import FileLock
+
+        # Beside the KB folder, not in it: `remove` deletes the folder while holding the lock.
+        return FileLock(kb_root(self.config) / f".{self.name}.lock", f"knowledge base '{self.name}'")
+
+    def _locked(self, cancel: Any = None) -> Iterator[Event]:
+        """Take the writer lock, telling the user when another process holds it; KbError after the wait."""
+        from assistant.filelock import LockTimeout
+
+        lock = self.writer_lock()
+        if not lock.try_acquire():
+            yield Notice("info", f"knowledge base '{self.name}' is being written by another process "
+                                 f"(pid {lock.holder()}); waiting for it to finish")
+            try:
+                lock.acquire(LOCK_WAIT_SECONDS, cancel)
+            except LockTimeout as exc:
+                raise KbError(str(exc), "try again when the other ingest has finished") from None
+        if self._store is not None:
+            self._store.refresh()  # the other writer may have changed the vectors on disk
+        return lock
+
     def ingest(self, paths: list[str | Path], cancel: Any = None, remember_roots: bool = True) -> Iterator[Event]:
-        """Index files and folders incrementally; yields Progress/Notice/Error, then Data(report)."""
+        """Index files and folders incrementally; yields Progress/Notice/Error, then Data(report).
+
+        Holds the knowledge base's writer lock throughout: a second process
+        (the chat and a CLI ingest, two ingests) waits, then works on top.
+        """
+        lock = yield from self._locked(cancel)
+        try:
+            yield from self._ingest(paths, cancel, remember_roots)
+        finally:
+            lock.release()
+
+    def _ingest(self, paths: list[str | Path], cancel: Any, remember_roots: bool) -> Iterator[Event]:
         started = time.perf_counter()
         report = IngestReport(self.name)
         manifest = self.load_manifest()
@@ -270,7 +321,10 @@ class KnowledgeBase:
             path = Path(raw).expanduser().resolve()
             if path.is_dir():
                 root = str(path)
-                found = sorted(walk(path))
+                found, skipped = walk(path)
+                for link, reason in skipped:
+                    report.failed.append({"path": str(link), "error": reason})
+                    yield Notice("warning", f"skipped {link}: {reason}")
                 todo += [(f, root) for f in found]
                 present = {str(f) for f in found}
                 gone = [f for f, entry in files.items() if entry.get("root") == root and f not in present]
@@ -308,7 +362,11 @@ class KnowledgeBase:
                 cancel.raise_if_cancelled()
             key = str(path)
             try:
+                check_size(path)  # before reading: a huge file is never loaded
                 data = path.read_bytes()
+            except UnreadableFile as exc:
+                yield from self._failed(report, path, str(exc), key in explicit)
+                continue
             except OSError as exc:
                 yield from self._failed(report, path, f"cannot read ({exc.strerror or exc})", key in explicit)
                 continue
@@ -321,13 +379,15 @@ class KnowledgeBase:
                 yield Progress(f"{self.name}: checking files", index, total)
                 continue
             try:
-                chunks = parse_file(path, data)
+                chunks, notes = parse_file(path, data, cancel)
+            except Cancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - one bad file never stops the rest
-                from plugins.rag.loaders import UnreadableFile
-
                 reason = str(exc) if isinstance(exc, UnreadableFile) else f"{path.name}: {type(exc).__name__}: {exc}"
                 yield from self._failed(report, path, reason, key in explicit)
                 continue
+            for note in notes:
+                yield Notice("warning", note)
             pending.append((path, root or (entry or {}).get("root"), digest, chunks))
             pending_chunks += len(chunks)
             if pending_chunks >= COMMIT_CHUNKS:
@@ -397,21 +457,66 @@ class KnowledgeBase:
         self.save_manifest(manifest)
 
 
-def walk(folder: Path) -> Iterator[Path]:
+def walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Supported files under `folder`, and the entries skipped with the reason.
+
+    Symbolic links are followed only when they stay inside the folder: a
+    `notes/key.md -> ~/.ssh/id_ed25519` is reported, never read. A folder
+    reached twice (a link loop, or two links to it) is walked once and
+    reported, so one bad link never stops the rest of the folder.
+    """
     from plugins.rag.loaders import SUPPORTED_SUFFIXES
 
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS]
-        for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield Path(dirpath, name).resolve()
+    root = folder.resolve()
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        here = stack.pop()
+        try:
+            info = here.stat()
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append((here, f"cannot list the folder ({exc.strerror or exc})"))
+            continue
+        if (info.st_dev, info.st_ino) in visited:
+            skipped.append((here, "folder reached twice (a symlink loop?); not walked again"))
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        folders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    target = path.resolve(strict=True)
+                    if target != root and root not in target.parents:
+                        skipped.append((path, f"symlink to {target}, outside {root}; not followed"))
+                        continue
+                else:
+                    target = path
+                is_dir, is_file = target.is_dir(), target.is_file()
+            except (OSError, RuntimeError):  # a broken link, or a link loop
+                skipped.append((path, "broken symlink or symlink loop; not followed"))
+                continue
+            if is_dir:
+                if entry.name not in SKIP_DIRS:
+                    folders.append(target)
+            elif is_file and target.suffix.lower() in SUPPORTED_SUFFIXES:
+                files.append(target)
+        stack.extend(reversed(folders))
+    return sorted(set(files)), skipped
 
 
-def parse_file(path: Path, data: bytes) -> list:
+def parse_file(path: Path, data: bytes, cancel: Any = None) -> tuple[list, list[str]]:
+    """(chunks, notes): the file's chunks and one-line reports of caps it hit."""
     from plugins.rag.chunking import chunk_document
     from plugins.rag.loaders import UnreadableFile, load
 
-    chunks = chunk_document(load(path, data))
+    document = load(path, data, cancel)
+    chunks = chunk_document(document)
     if not chunks:
         raise UnreadableFile(f"{path.name}: no text to index")
-    return chunks
+    return chunks, document.notes

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
+from assistant import UserError
 
-class StoreError(Exception):
+
+class StoreError(UserError):
     pass
 
 
@@ -97,6 +99,9 @@ class ChromaStore:
     def flush(self) -> None:
         """Chroma persists every write itself."""
 
+    def refresh(self) -> None:
+        """Chroma reads its own files on every query: nothing to reload."""
+
     def drop(self) -> None:
         try:
             self.client.delete_collection(self.collection)
@@ -115,15 +120,39 @@ class FaissStore:
         self.ids: list[str] = []
         self.paths: list[str] = []
         self._index = None
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    self.vectors = data["vectors"].astype(np.float32)
-                    self.ids = [str(x) for x in data["ids"]]
-                    self.paths = [str(x) for x in data["paths"]]
-            except Exception as exc:  # noqa: BLE001
-                raise StoreError(f"{path}: corrupt FAISS store ({type(exc).__name__}); "
-                                 "remove the knowledge base and ingest again") from None
+        self._dirty = False  # changes not yet flushed to disk
+        self._signature = None  # (inode, size, mtime) of the file as last read or written
+        self._load()
+
+    def _stat(self):
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _load(self) -> None:
+        import numpy as np
+
+        self._signature = self._stat()
+        if self._signature is None:
+            self.vectors, self.ids, self.paths, self._blocks = np.zeros((0, 0), dtype=np.float32), [], [], []
+            return
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                self.vectors = data["vectors"].astype(np.float32)
+                self.ids = [str(x) for x in data["ids"]]
+                self.paths = [str(x) for x in data["paths"]]
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"{self.path}: corrupt FAISS store ({type(exc).__name__}); "
+                             "remove the knowledge base and ingest again") from None
+        self._blocks = []
+        self._index = None
+
+    def refresh(self) -> None:
+        """Reload the vectors when another process rewrote the file (never over unflushed changes)."""
+        if not self._dirty and self._stat() != self._signature:
+            self._load()
 
     def _matrix(self):
         import numpy as np
@@ -145,6 +174,7 @@ class FaissStore:
         self.ids.extend(ids)
         self.paths.extend(paths)
         self._index = None
+        self._dirty = True
 
     def _keep(self, mask: list[bool]) -> None:
         import numpy as np
@@ -155,6 +185,7 @@ class FaissStore:
         self.ids = [i for i, k in zip(self.ids, mask) if k]
         self.paths = [p for p, k in zip(self.paths, mask) if k]
         self._index = None
+        self._dirty = True
 
     def delete_path(self, path: str) -> None:
         if path in self.paths:
@@ -163,6 +194,7 @@ class FaissStore:
     def search(self, vector: Sequence[float], n: int) -> list[tuple[str, float]]:
         import numpy as np
 
+        self.refresh()  # a long-lived chat sees what a CLI ingest wrote meanwhile
         matrix = self._matrix()
         if not len(self.ids):
             return []
@@ -188,7 +220,12 @@ class FaissStore:
             with open(tmp, "wb") as fh:
                 np.savez(fh, vectors=matrix, ids=np.asarray(self.ids, dtype=str),
                          paths=np.asarray(self.paths, dtype=str))
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._dirty = False
+        self._signature = self._stat()
 
     def drop(self) -> None:
         if self.path.exists():
             self.path.unlink()
+        self._load()

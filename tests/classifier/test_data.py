@@ -4,12 +4,15 @@ import json
 
 import pytest
 
-from plugins.classifier.data import INTENTS_FILE, SENTIMENT_FILE, load_labelled, split
-from assistant.router import INTENTS
+from plugins.classifier.data import SENTIMENT_FILE, load_labelled, split
+from plugins.classifier.service import builtin_data
+
+# the intents the built-in plugins serve (each contributes its own examples)
+INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
 
 
 def test_shipped_intent_data_covers_every_intent_with_variety():
-    data = load_labelled(INTENTS_FILE, "text", "intent")
+    data, _ = builtin_data("intents")
     counts = data.counts()
     assert set(counts) == set(INTENTS)
     assert min(counts.values()) >= 40
@@ -28,7 +31,7 @@ def test_shipped_sentiment_data():
 
 
 def test_split_is_fixed_stratified_and_disjoint():
-    data = load_labelled(INTENTS_FILE, "text", "intent")
+    data, _ = builtin_data("intents")
     a, b = split(data), split(data)
     assert a.test.texts == b.test.texts and a.train.texts == b.train.texts
     parts = [set(a.train.texts), set(a.validation.texts), set(a.test.texts)]

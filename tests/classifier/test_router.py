@@ -23,9 +23,9 @@ UNSEEN = [
 
 
 def test_route_json_batch(intents_home, run_cli):
-    from plugins.classifier.data import INTENTS_FILE
+    from assistant.registry import Registry
 
-    known = {json.loads(line)["text"] for line in INTENTS_FILE.read_text().splitlines()}
+    known = {text for text, _ in Registry.load().intent_examples()}
     assert not known & {text for text, _ in UNSEEN}
     stdin = "\n".join(text for text, _ in UNSEEN) + "\n"
     code, out, err = run_cli("route", "--json", stdin=stdin)
@@ -63,7 +63,7 @@ def test_fallback_answers_while_the_lora_model_trains(home, context, monkeypatch
 
     release = threading.Event()
 
-    def slow_training(home_dir, name, cancel=None):  # stands in for a long run on a slow machine
+    def slow_training(home_dir, name, cancel=None, examples=None):  # stands in for a long run on a slow machine
         while not release.wait(0.05):
             if cancel is not None and cancel.cancelled:
                 return

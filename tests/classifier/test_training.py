@@ -40,11 +40,12 @@ def test_intent_model_meets_the_accuracy_goal(trained_intents):
 
 def test_saved_adapter_and_merged_model_predict_like_the_trained_one(trained_intents):
     from plugins.classifier import store
-    from plugins.classifier.data import INTENTS_FILE, load_labelled, split
+    from plugins.classifier.data import split
     from plugins.classifier.lora import predict_proba
+    from plugins.classifier.service import builtin_data
 
     home, _, result = trained_intents
-    texts = split(load_labelled(INTENTS_FILE, "text", "intent")).test.texts
+    texts = split(builtin_data("intents")[0]).test.texts
     expected = predict_proba(result.model, result.tokenizer, texts)
     directory = home / "models" / "classifiers" / "intents"
     model, tokenizer, meta = store.load(directory, prefer_merged=False)

@@ -18,4 +18,4 @@ def test_a_notice_after_streamed_text_does_not_glue_onto_the_reply():
     lines = screen.getvalue().splitlines()
     assert lines[0] == "The answer is here."
     assert lines[1] == "warning: 1 sentence not supported"
-    assert screen.getvalue().endswith("score 0.500\n") and not screen.getvalue().endswith("\n\n")
+    assert screen.getvalue().endswith("█████ best match\n") and not screen.getvalue().endswith("\n\n")

@@ -14,7 +14,7 @@ def test_bfloat16_llm_load_is_not_corrupted_by_a_concurrent_minilm_load(tmp_path
     import torch
     import transformers
 
-    from assistant.builtin import package_dir
+    from assistant.packages import package_dir
     from assistant.llm.hf_local import _load_causal_lm
     from assistant.modelload import MODEL_LOAD_LOCK
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from assistant.config import Config
-from assistant.events import Collected
+from assistant.events import Control, Collected
 from assistant.router import dispatch
 from assistant.sessions import SessionStore
 
@@ -36,7 +36,7 @@ def test_new_sessions_and_export_commands(context, home):
     listing = Collected(dispatch("/sessions", context)).text
     assert "explain DDIM" in listing
     exported = Collected(dispatch(f"/export {home / 'chat.md'}", context))
-    path = exported.data[0]["path"]
+    path = exported.of(Control)[0].args["exported"]
     text = open(path).read()
     assert "## You" in text and "DDIM skips steps." in text
     assert Collected(dispatch("/sessions 999", context)).errors
@@ -44,7 +44,7 @@ def test_new_sessions_and_export_commands(context, home):
 
 def test_model_command_switches_backend_and_persists(context, home):
     result = Collected(dispatch("/model extractive", context))
-    assert result.data == [{"action": "model", "backend": "extractive"}]
+    assert result.of(Control) == [Control("model", {"backend": "extractive"})] and not result.data
     assert Config(home).get("llm.backend") == "extractive"
     assert Collected(dispatch("/model gpt-99", context)).errors
 
@@ -59,14 +59,14 @@ def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
     import os
     import stat
 
-    from assistant.atomic import atomic_path, atomic_write_text
+    from assistant.atomic import OUTPUT_MODE, atomic_path, atomic_write_text
 
     target = tmp_path / "out" / "notes.md"
-    atomic_write_text(target, "first")
-    atomic_write_text(target, "second")
+    atomic_write_text(target, "first", OUTPUT_MODE)
+    atomic_write_text(target, "second", OUTPUT_MODE)
     assert target.read_text() == "second"
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    assert mode & stat.S_IRGRP  # not owner-only like a raw mkstemp file
+    assert mode & stat.S_IRGRP  # an output the user asked for: not owner-only
     try:
         with atomic_path(target) as tmp:
             tmp.write_text("half written")

@@ -132,6 +132,28 @@ def test_bad_sampling_requests_give_one_clear_error(trained, tmp_path, options, 
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_labelled_subfolders_train_the_class_conditional_model(home, tmp_path):
+    from tests.images.test_data import export_mnist_pngs
+    from plugins.images.checkpoints import checkpoint_path, read_checkpoint
+
+    folder = tmp_path / "my digits"
+    export_mnist_pngs(folder, per_class=12)  # sub-folders 0..9
+    context = _context(home)
+    events = _run("train", dict(TINY, time_budget=3, data=str(folder)), context)  # --data DIR
+    assert not [e for e in events if isinstance(e, Error)]
+    summary = [e.obj for e in events if isinstance(e, Data)][-1]
+    assert summary["conditional"] is True and summary["data"] == "folder" and summary["steps_done"] > 0
+    line = next(e.message for e in events if isinstance(e, Notice) and e.message.startswith("data: folder"))
+    assert f"from {folder}" in line and "100 training images" in line and "labelled (10 classes)" in line
+    preview = [e for e in events if isinstance(e, Image) and "prepared training images" in e.caption]
+    assert preview and "outputs" in preview[0].path
+    state = read_checkpoint(checkpoint_path(context, "diffusion")).state
+    assert state["data"] == "folder" and state["data_path"] == str(folder)
+    sevens = _run("sample", {"n": 4, "label": 7, "steps": 5, "out": str(tmp_path / "s.png")}, context)
+    assert not [e for e in sevens if isinstance(e, Error)] and (tmp_path / "s.png").exists()
+
+
 def test_guidance_or_label_on_unconditional_model_is_refused():
     from plugins.images.diffusion.model import DiffusionModel, SamplingError
     from plugins.images.diffusion.scheduler import ScheduleConfig
@@ -176,9 +198,11 @@ def test_cli_and_chat_draw_sevens(trained, home, run_cli):
 
 
 @pytest.mark.slow
-def test_corrupt_checkpoint_is_a_clear_error(trained, home):
+def test_corrupt_checkpoint_is_a_clear_error(trained, home, tmp_path, monkeypatch):
+    from plugins.images import checkpoints
     from plugins.images.checkpoints import checkpoint_path
 
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "none")  # as a build without shipped models
     context = _context(home)
     events = _run("sample", {"n": 2, "out": str(home / "a.png")}, context)
     assert [e for e in events if isinstance(e, Error)][0].message == "no trained diffusion model yet"

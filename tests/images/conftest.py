@@ -59,3 +59,14 @@ def trained_context(home, trained_home):
     """A fresh copy of the trained state, so a test may damage it."""
     shutil.copytree(trained_home / "models", home / "models", dirs_exist_ok=True)
     return _context(home)
+
+
+@pytest.fixture
+def no_shipped_models(tmp_path, monkeypatch):
+    """Hide the shipped default checkpoints, as in a build without them."""
+    from plugins.images import checkpoints
+
+    empty = tmp_path / "no-pretrained"
+    empty.mkdir()
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", empty)
+    return empty

@@ -38,7 +38,7 @@ def test_trained_model_samples_and_evaluates(model, trained_context, run_cli, tm
 
 
 def test_resume_continues_the_history(trained_context):
-    from assistant.events import Collected, Data, Notice
+    from assistant.events import Collected, Notice
     from plugins.images import run_action
     from plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
 
@@ -78,16 +78,16 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(trained_context, run_cli,
     assert code == 1 and "incompatible" in stderr
 
 
-def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path):
+def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path, no_shipped_models):
     code, _, stderr = run_cli("image", "sample", "bigfoot")
     assert code == 1 and "known models: vae, gan, diffusion" in stderr
     code, _, stderr = run_cli("image", "sample", "vae")
     assert code == 1 and "no trained vae" in stderr and "assistant image train vae" in stderr
     for n in ("0", "-5", "1000000"):
         code, _, stderr = run_cli("image", "sample", "vae", "--n", n)
-        assert code == 1 and "--n must be between 1 and" in stderr
+        assert code == 2 and "--n: must be between 1 and" in stderr  # a usage error, with the range
     code, _, stderr = run_cli("image", "train", "vae", "--epochs", "0")
-    assert code == 1 and "--epochs must be positive" in stderr
+    assert code == 2 and "--epochs: must be between 1 and" in stderr
     code, _, stderr = run_cli("image", "train", "vae", "--data", "folder", "--data-path", str(tmp_path))
     assert code == 1 and "no readable images" in stderr
     assert not list((image_home / "models").glob("images/vae/checkpoint.npz"))
@@ -105,7 +105,8 @@ def test_large_n_is_generated_in_batches(trained_context, tmp_path):
     assert not np.allclose(images[:10], images[1000:1010])
 
 
-def test_chat_commands_and_quick_training(image_context):
+def test_chat_commands_and_quick_training(image_context, no_shipped_models):
+    """Without a shipped model (a build without package data), the chat trains a quick one first."""
     from assistant.events import Collected, Image, Notice
     from assistant.router import dispatch
 
@@ -138,7 +139,7 @@ def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
 
 
 def test_intents_and_slots_reach_the_models(image_context):
-    from assistant.events import Collected, Data
+    from assistant.events import Collected
     from assistant.plugin import Request
     from plugins.images import ImagesPlugin, model_from_text
 

@@ -117,3 +117,40 @@ def test_single_token_attention_matches_pytorch_with_grouped_heads_and_masks(mas
         attn_mask=None if mask is None else keep)
     assert got.shape == (batch, 1, heads, dim)
     assert torch.allclose(got, want.transpose(1, 2), atol=1e-5)
+
+
+def test_saved_int8_weights_load_back_identical(models, model_cache, tmp_path):
+    """The rounded weights saved at the first start are what the next start uses: same tensors, same logits."""
+    import shutil
+
+    import torch
+    import transformers
+
+    from assistant.llm.cpu_decode import int8_state, register_attention
+    from assistant.llm.hf_local import INT8_FILE, quantize_cached
+
+    tokenizer, _, fast, _ = models
+    folder = tmp_path / "converted"
+    shutil.copytree(convert(SMOLLM2, model_cache, "bfloat16"), folder)
+
+    def fresh():
+        return transformers.AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch.bfloat16, attn_implementation=register_attention()).eval()
+
+    first = fresh()
+    quantize_cached(first, folder)  # rounds and saves
+    assert (folder / INT8_FILE).is_file()
+    second = fresh()
+    (folder / INT8_FILE).touch()
+    quantize_cached(second, folder)  # reads the saved copy
+    want, got = int8_state(fast), int8_state(second)
+    assert want.keys() == got.keys() and want
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    ids = tokenizer("The reparameterization trick", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        assert torch.equal(fast(ids).logits, second(ids).logits)
+
+    (folder / INT8_FILE).write_bytes(b"not a safetensors file")  # a damaged copy is rebuilt, not trusted
+    third = fresh()
+    quantize_cached(third, folder)
+    assert all(torch.equal(want[k], v) for k, v in int8_state(third).items())

@@ -20,7 +20,7 @@ def parts(tmp_path, monkeypatch):
     for i, chunk in enumerate(chunks, 1):
         (tmp_path / f"pkg{i}" / "data").mkdir(parents=True)
         (tmp_path / f"pkg{i}" / "data" / f"part0{i}.bin").write_bytes(chunk)
-    monkeypatch.setattr(weights, "_package_dir", lambda module: tmp_path / module)
+    monkeypatch.setattr(weights, "package_dir", lambda module: tmp_path / module)
     blob = b"".join(chunks)
     spec = GgufSpec(name="tiny", label="Tiny", sha256=hashlib.sha256(blob).hexdigest(), filename="tiny.gguf",
                     parts=tuple((f"pkg{i}", f"data/part0{i}.bin") for i in range(1, 4)), install_hint="reinstall")

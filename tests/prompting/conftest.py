@@ -15,7 +15,7 @@ def scripted(context):
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     def _set(replies: list[str]):
-        context._services["llm"] = FakeListChatModel(responses=list(replies))
+        context.replace_service("llm", FakeListChatModel(responses=list(replies)))
         return context
 
     return _set

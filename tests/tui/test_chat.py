@@ -256,7 +256,7 @@ async def test_conversation_resumes_after_restart(home):
         assert "You asked: early" in resumed[-1].query_one(MarkdownText).source
         # Its sources come back too, in the panel.
         assert again.query_one(SourcesPanel).sources == [SOURCE, SECOND]
-        assert again.query_one(PromptInput).history == ["/explain LoRA", "/explain early"]
+        assert again.query_one(PromptInput).past_inputs == ["/explain LoRA", "/explain early"]
         # The LLM history includes the resumed turn.
         await send(again, pilot, "/explain more")
         assert "after 4 earlier turns" in replies(again)[-1].text
@@ -275,7 +275,7 @@ async def test_conversation_resumes_after_restart(home):
         # /model switches the backend and the status line follows.
         await send(again, pilot, "/model extractive")
         status = str(again.query_one(StatusLine).content)
-        assert "LLM extractive" in status and f"KB {again.context.config.get('rag.kb')}" in status
+        assert "LLM extractive" in status and f"KB {again.context.config.get('rag.kb', '?')}" in status
         assert "LLM backend set to extractive" in " ".join(lines_of(again, NoticeLine))
 
 
@@ -331,15 +331,20 @@ async def test_history_suggestions_and_images(home):
         await pilot.press("down", "down")
         assert prompt.value == ""
 
-        # A multi-line paste is kept whole, on one line.
+        # A multi-line paste keeps its lines; Ctrl+J adds one; Enter sends them all.
         prompt.post_message(events.Paste("first line\n\nsecond line"))
         await pilot.pause()
-        assert prompt.value == "first line second line"
+        assert prompt.value == "first line\n\nsecond line"
         # A paste over the router's limit is refused at once, not inserted.
         prompt.post_message(events.Paste("y" * 1_000_000))
         await pilot.pause()
-        assert prompt.value == "first line second line"
+        assert prompt.value == "first line\n\nsecond line"
         assert any("limit is 200,000" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+j", *"third")
+        await pilot.press("enter")
+        await wait_idle(app, pilot)
+        assert user_messages(app)[-1] == "first line\n\nsecond line\nthird"
+        assert app.context.sessions.messages(app.context.session_id)[-2].content == "first line\n\nsecond line\nthird"
 
 
 def test_event_batches_join_text_and_keep_latest_progress(home):

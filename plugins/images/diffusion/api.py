@@ -22,10 +22,11 @@ _loaded: dict[tuple, DiffusionModel] = {}
 
 
 def load_model(context: Any) -> DiffusionModel:
-    """The trained model (EMA weights), cached while its checkpoint file is unchanged."""
-    from plugins.images.checkpoints import checkpoint_path
+    """The trained model (EMA weights), cached while its checkpoint file is unchanged;
+    the user's own checkpoint, else the shipped one."""
+    from plugins.images.checkpoints import sampling_checkpoint
 
-    path = checkpoint_path(context, MODEL)
+    path, _ = sampling_checkpoint(context, MODEL)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
     if key not in _loaded:
         _loaded.clear()

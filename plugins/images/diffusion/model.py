@@ -12,12 +12,14 @@ from plugins.images.diffusion.ddpm import SamplerStep, ddpm_sample
 from plugins.images.diffusion.scheduler import NoiseSchedule, ScheduleConfig
 from plugins.images.diffusion.unet import UNetConfig, build_unet
 
+from assistant import UserError
+
 SAMPLERS = ("ddpm", "ddim")
 DEFAULT_GUIDANCE = 2.0  # used when a label is asked for and --guidance is not given
 DEFAULT_DDIM_STEPS = 50
 
 
-class SamplingError(ValueError):
+class SamplingError(UserError, ValueError):
     """A sampling request the model cannot honour (bad label, guidance, steps)."""
 
 

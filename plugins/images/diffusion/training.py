@@ -116,13 +116,11 @@ def new_trainer(options: dict[str, Any], conditional: bool) -> Trainer:
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     from plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, model_dir, read_checkpoint
-    from plugins.images.data import load_digits_data
     from plugins.images.runtime import seed_everything
-    from plugins.images.training import plan_from_options, run_epochs, update_history
+    from plugins.images.training import load_training_data, plan_from_options, run_epochs, update_history
 
-    data = load_digits_data(options.get("data", "mnist"), "train", options.get("data_path"), context)
-    if data.notice:
-        yield Notice("info", data.notice)
+    trained_on: dict[str, Any] = {}
+    data = yield from load_training_data(context, MODEL, trained_on, options)
     x = data.x * 2.0 - 1.0  # [0, 1] -> [-1, 1]: the scale the noise schedule assumes
     y = data.y.astype(np.int64)
     labelled = bool(len(y)) and bool((y >= 0).all()) and int(y.max()) < 10
@@ -156,7 +154,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
         return {"loss": trainer.train_step(x[idx], y[idx], rng)}
 
     def save(epoch: float, means: dict[str, float]) -> None:
-        trainer.save(path, {"epoch": epoch, "losses": means, "data": data.source})
+        trainer.save(path, {"epoch": epoch, "losses": means, "data_used": data.source, **trained_on})
 
     result = yield from run_epochs(context, plan, len(x), step, save, start_epoch=int(start_epoch), label="diffusion")
     history = update_history(model_dir(context, MODEL) / "history.json", MODEL, result, start_epoch,

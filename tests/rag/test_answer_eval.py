@@ -1,0 +1,83 @@
+"""`assistant eval answers`: scoring of answers against key facts, gold lines and the grounding check."""
+
+from __future__ import annotations
+
+import json
+
+from assistant.config import KNOWLEDGE_DIR
+
+NOTES_QA = KNOWLEDGE_DIR / "qa" / "notes_answer_qa.jsonl"
+COURSE_QA = KNOWLEDGE_DIR / "qa" / "course_answer_qa.jsonl"
+
+
+def _source(start: int, end: int, text: str = "", path: str = "knowledge/vae.md") -> dict:
+    return {"source": path, "heading": "h", "start_line": start, "end_line": end, "score": 0.03, "text": text}
+
+
+def test_score_counts_facts_citations_and_refusals():
+    from plugins.rag.answer_eval import score, summarise
+
+    item = {"question": "Why the trick?", "source": "knowledge/vae.md", "start_line": 55, "end_line": 73,
+            "also": [[200, 201]], "facts": [["backprop", "gradient"], ["differentiab"], ["epsilon"]]}
+    passage = "Sampling is not differentiable, so gradients cannot flow back into the encoder weights."
+    payload = {"answer": "Sampling is not differentiable [1], so gradients cannot flow back [2, 3].", "covered": True,
+               "sources": [_source(60, 62, passage), _source(100, 110), _source(200, 200, path="other/vae.md")]}
+    row = score(item, payload)
+    assert row["facts"] == round(2 / 3, 4) and row["missing"] == ["epsilon"]
+    # [1] on the gold range; [2] elsewhere in the file; [3] on an "also" line range but in another file
+    assert row["citations"] == 3 and row["citation_precision"] == round(1 / 3, 4)
+    assert row["faithfulness"] == 1.0 and row["gold_retrieved"]
+
+    refused = score(item, {"answer": "Not covered by the course notes.", "covered": True, "sources": []})
+    assert refused["declined"] and refused["facts"] == 0.0 and refused["faithfulness"] is None
+    oos = score({"question": "bread?", "out_of_scope": True}, {"answer": "Not covered by the course notes: x",
+                                                             "covered": False})
+    for r in (row, refused, oos):
+        r.update(first_token_s=0.1, total_s=1.0)
+    summary = summarise([row, refused, oos])
+    assert summary["out_of_scope_declined"] == 1.0 and summary["in_scope_declined"] == 0.5
+    assert summary["correctness"] == round((2 / 3) / 2, 4) and summary["citation_precision"] == round(1 / 3, 4)
+
+
+def test_invented_sentence_lowers_faithfulness():
+    from plugins.rag.answer_eval import score
+
+    item = {"question": "q", "source": "knowledge/vae.md", "start_line": 1, "end_line": 5, "facts": [["encoder"]]}
+    passage = "The encoder outputs a mean and a log-variance for every latent dimension."
+    payload = {"answer": "The encoder outputs a mean and a log-variance for every latent dimension. "
+                         "Bananas ripen faster when stored beside apples in warm kitchens.",
+               "covered": True, "sources": [_source(1, 5, passage)]}
+    assert score(item, payload)["faithfulness"] == 0.5
+
+
+def test_qa_sets_are_well_formed_and_point_at_real_lines():
+    from plugins.rag.answer_eval import load_answer_qa
+
+    course = KNOWLEDGE_DIR.parent.parent / "shared" / "course" / "module9-generative-ai.md"
+    for path in (NOTES_QA, COURSE_QA):
+        items = load_answer_qa(path)
+        inside = [i for i in items if not i.get("out_of_scope")]
+        assert 25 <= len(items) <= 45 and len(items) - len(inside) >= 5
+        for item in inside:
+            file = course if item["source"].endswith(course.name) else KNOWLEDGE_DIR.parent / item["source"]
+            if file.is_file():
+                assert int(item["end_line"]) <= len(file.read_text(encoding="utf-8").splitlines())
+
+
+def test_eval_answers_cli_with_the_extractive_backend(notes_home, run_cli):
+    code, out, err = run_cli("eval", "answers", str(NOTES_QA), "--model", "extractive", "--limit", "6", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    summary, rows = result["summary"], result["rows"]
+    assert summary["questions"] == len(rows) == 6 and summary["out_of_scope"] >= 1
+    assert summary["model"] == "extractive"
+    assert summary["out_of_scope_declined"] == 1.0 and summary["in_scope_declined"] == 0.0
+    assert summary["correctness"] > 0.3 and summary["citation_precision"] > 0.3  # quotes the retrieved gold passage
+    assert summary["faithfulness"] >= 0.9  # quotes are supported by construction
+    assert all(r["total_s"] >= r["first_token_s"] >= 0 for r in rows)
+
+    code, out, err = run_cli("eval", "answers", str(NOTES_QA), "--model", "extractive", "--limit", "3")
+    assert code == 0, err
+    assert "correctness" in out and "citation precision" in out and "out of scope declined" in out
+    code, _, err = run_cli("eval", "answers", str(NOTES_QA), "--limit", "0")
+    assert code == 1 and "--limit" in err
