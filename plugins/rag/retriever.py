@@ -22,10 +22,6 @@ RRF_K = 60
 DENSE_WEIGHT = 1.0
 BM25_WEIGHT = 1.0
 CANDIDATES = 40  # per ranker, before fusion
-# Second stage (plugins/rag/rerank.py): the best RERANK_DEPTH fused candidates are ranked
-# again by their best-matching window, and that rank joins the fusion with this weight.
-RERANK_DEPTH = 20
-RERANK_WEIGHT = 1.0
 # Coverage = best dense cosine + LEXICAL_WEIGHT * (share of the query's idf weight
 # found in the best BM25 chunk). The lexical part rescues short questions about
 # a rare term ("What is HNSW?") that MiniLM scores low. Calibrated on
@@ -82,7 +78,6 @@ class _Lexical:
         self.rows = {r[0]: r for r in rows}
         self.tokens = [tokenize(indexed_text(r[2], r[5])) for r in rows]
         self.bm25 = BM25(self.tokens)
-        self.windows: Any = None  # rerank.WindowScorer, built on first use
 
     def overlap(self, query_tokens: list[str], best: int | None) -> float:
         """Share of the query's idf weight that the best BM25 chunk contains (0..1)."""
@@ -165,17 +160,6 @@ class Retriever:
             return cached
 
     # -- search ------------------------------------------------------------------
-    def _rerank(self, lexical: _Lexical, vector: Any, fused: dict[str, float]) -> None:
-        """Add a third ranking: the top fused candidates ordered by their best window."""
-        from plugins.rag.rerank import WindowScorer
-
-        if lexical.windows is None:
-            lexical.windows = WindowScorer(self.embeddings.embed_documents)
-        top = sorted(fused, key=lambda cid: -fused[cid])[:RERANK_DEPTH]
-        best = lexical.windows.best(vector, [(cid, lexical.rows[cid][2], lexical.rows[cid][5]) for cid in top])
-        for rank, cid in enumerate(sorted(top, key=lambda c: -best[c]), 1):
-            fused[cid] += RERANK_WEIGHT / (RRF_K + rank)
-
     def search(self, question: str, k: int | None = None, kb: str | None = None,
                history: list[dict[str, str]] | None = None, complete: Any = None) -> Retrieval:
         """Passages for `question`; a follow-up is first resolved against `history`.
@@ -215,8 +199,6 @@ class Retriever:
         for weight, ranking in ((DENSE_WEIGHT, dense), (BM25_WEIGHT, sparse)):
             for rank, (cid, _) in enumerate(ranking, 1):
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank)
-        if RERANK_WEIGHT:
-            self._rerank(lexical, vector, fused)
         dense_of = dict(dense)
         bm25_of = dict(sparse)
         best = max((s for _, s in dense), default=0.0)
