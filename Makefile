@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 
-.PHONY: run test test-fast bench install clean llamacpp pretrained bigmodel
+.PHONY: run test test-fast lint bench install clean llamacpp pretrained bigmodel
 
 # The test suite shares CI's cores with other jobs: OpenMP threads must not spin there.
 test test-fast: export OMP_WAIT_POLICY ?= PASSIVE
@@ -29,10 +29,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/assistant
 
-test: $(STAMP)
+# ruff (modest rules, pyproject.toml) and a type check of the public API (the files in [tool.mypy]).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# The slow tests include tests/packaging: the wheel built, installed into a fresh venv and run from elsewhere.
+test: lint
 	$(PY) -m pytest -q -ra
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -ra -m "not slow"
 
 bench: $(STAMP)

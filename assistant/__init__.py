@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.atomic import atomic_path, atomic_write_text
+from assistant.atomic import OUTPUT_MODE, atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
 from assistant.cliutil import add_command, add_command_group, add_eval_command, json_flag
-from assistant.config import Setting
+from assistant.config import Config, Setting, resolve_home
+from assistant.fencing import CHAT_TOKEN
+from assistant.fencing import MARKER as FENCE_MARKER
+from assistant.fencing import TAG as FENCE_TAG
+from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
+from assistant.filelock import FileLock, LockTimeout
+from assistant.followup import resolve as resolve_followup
 from assistant.errors import UserError
 from assistant.events import (
     Collected,
@@ -34,6 +40,7 @@ from assistant.modelload import MODEL_LOAD_LOCK
 from assistant.options import parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
 from assistant.registry import installed_intent_examples
+from assistant.sessions import SessionStore
 from assistant.resources import MissingData, display_path, knowledge_dir, load_intent_examples, package_file, prompts_dir
 from assistant.templates import PromptTemplate, TemplateError, get_template, load_templates
 from assistant.version import __version__
@@ -102,16 +109,26 @@ __all__ = [
     "UserError", "Cancelled", "CancelToken",
     # options and command line
     "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
-    # config
-    "Setting",
+    # config, state directory, sessions
+    "Setting", "Config", "resolve_home", "SessionStore",
+    # untrusted text in prompts
+    "neutralise", "new_tag", "obeyed_injection", "injection_sentences", "injection_targets",
+    "FENCE_MARKER", "FENCE_TAG", "CHAT_TOKEN",
+    # follow-up questions
+    "resolve_followup",
     # templates
     "PromptTemplate", "TemplateError", "get_template", "load_templates",
     # files shipped with a package
     "package_file", "knowledge_dir", "prompts_dir", "display_path", "load_intent_examples", "MissingData",
     "installed_intent_examples",
     # files
-    "read_text", "read_jsonl", "parse_jsonl", "atomic_write_text", "atomic_path",
+    "read_text", "read_jsonl", "parse_jsonl", "atomic_write_text", "atomic_path", "OUTPUT_MODE", "FileLock",
+    "LockTimeout",
     # models
     "MODEL_LOAD_LOCK",
-    *_LAZY,
+    # lazy (see _LAZY): the language model
+    "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
+    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported",
+    # lazy: sentence embeddings
+    "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]

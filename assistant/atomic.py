@@ -33,7 +33,7 @@ def _pid_alive(pid: int) -> bool:
 def clean_stale_temps(target: str | os.PathLike) -> list[Path]:
     """Remove temp files of `target` left by processes that no longer run; returns them."""
     target = Path(target)
-    removed = []
+    removed: list[Path] = []
     if not target.parent.is_dir():
         return removed
     for tmp in target.parent.glob(f".{target.stem}.*.tmp{target.suffix}"):

@@ -14,7 +14,7 @@ from assistant.packages import package_dir, package_version
 from assistant.plugin import Command, Context, Plugin, Request
 
 STACK = (
-    "langchain", "langchain-core", "langchain-chroma", "langchain-huggingface", "langchain-openai",
+    "langchain-core", "langchain-chroma", "langchain-huggingface", "langchain-openai",
     "langchain-ollama", "chromadb", "sentence-transformers", "faiss-cpu", "transformers", "peft", "torch",
     "tensorflow-cpu", "tensorflow", "keras", "numpy", "textual", "textual-image", "llama-cpp-python",
 )

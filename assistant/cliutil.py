@@ -134,8 +134,8 @@ class CliRenderer:
                     from assistant.present import relevance
 
                     self.out.write("\n\nSources:\n")
-                    shown = relevance([src.score for src in event.sources])
-                    for i, (src, (words, bar)) in enumerate(zip(event.sources, shown), 1):
+                    ranked = relevance([src.score for src in event.sources])
+                    for i, (src, (words, bar)) in enumerate(zip(event.sources, ranked), 1):
                         self.out.write(f"  [{i}] {sanitize(src.label())}  {bar} {words}\n")
                     self._line_open = False
             elif isinstance(event, Image):

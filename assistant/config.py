@@ -14,6 +14,7 @@ place (tomlkit) so the user's comments and layout survive.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import os
 import tomllib
@@ -25,10 +26,21 @@ from assistant.atomic import atomic_write_text
 from assistant.errors import UserError
 
 APP_NAME = "course-assistant"
-# Deprecated: where the built-in notes and templates are; use assistant.resources (phase 2 removes these).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+
+def __getattr__(name: str) -> Path:
+    """Deprecated names of the shipped data folders, for code not yet moved to the public API (phase 2
+    removes them): KNOWLEDGE_DIR -> knowledge_dir(), PROMPTS_DIR -> prompts_dir(), PROJECT_ROOT -> the
+    folder holding knowledge/ (the checkout, or assistant/_data in an installed wheel)."""
+    from assistant import resources
+
+    if name == "KNOWLEDGE_DIR":
+        return resources.knowledge_dir()
+    if name == "PROMPTS_DIR":
+        return resources.prompts_dir()
+    if name == "PROJECT_ROOT":
+        return resources.knowledge_dir().parent
+    raise AttributeError(f"module 'assistant.config' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class Setting:
     choices: tuple[Any, ...] = ()
 
     @property
-    def kind(self) -> type:
+    def kind(self) -> builtins.type:
         return self.type or type(self.default)
 
     def check(self, value: Any) -> str | None:
@@ -57,7 +69,7 @@ class Setting:
         return None
 
 
-_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+_TYPE_WORDS: dict[builtins.type, str] = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
 
 # The core's own keys; plugins declare theirs (Plugin.settings).
 CORE_SETTINGS: dict[str, Setting] = {

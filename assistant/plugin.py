@@ -1,4 +1,4 @@
-"""The plugin contract (see DESIGN.md "Plugins").
+"""The plugin contract (docs/plugins.md is the reference).
 
 A plugin is a class registered under the entry-point group `assistant.plugins`.
 It declares its name, its slash commands, the intents it serves and

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import UserError
-from assistant.config import PROMPTS_DIR
+from assistant.resources import prompts_dir
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -113,8 +113,10 @@ def load_template_file(path: Path) -> PromptTemplate:
     )
 
 
-def load_templates(user_dir: Path | None = None, builtin_dir: Path = PROMPTS_DIR) -> dict[str, PromptTemplate]:
-    """Built-in templates, then the user's over them. Malformed files raise TemplateError."""
+def load_templates(user_dir: Path | None = None, builtin_dir: Path | None = None) -> dict[str, PromptTemplate]:
+    """Built-in templates, then the user's over them. Malformed files raise TemplateError; a missing
+    built-in folder raises MissingData (a broken install), a missing user folder is just empty."""
+    builtin_dir = prompts_dir() if builtin_dir is None else builtin_dir
     templates: dict[str, PromptTemplate] = {}
     for directory in (builtin_dir, user_dir):
         if directory is None or not Path(directory).is_dir():

@@ -89,7 +89,7 @@ def arithmetic(context, args):
         results.append(run_technique(context, name, cases, options, args.out))
         print(f"  {name}: accuracy {results[-1]['accuracy']:.1%}", file=sys.stderr, flush=True)
     base = results[0]["accuracy"] if results[0]["template"] == "zero-shot" else 0
-    print(f"\n| technique | accuracy | vs zero-shot | format adherence | s/case |")
+    print("\n| technique | accuracy | vs zero-shot | format adherence | s/case |")
     print("|---|---|---|---|---|")
     for summary in results:
         ratio = f"{summary['accuracy'] / base:.2f}x" if base else "n/a (baseline 0)"

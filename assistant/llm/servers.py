@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -62,6 +63,28 @@ def ollama_model(context: Any):
     )
 
 
+class SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but sends the API key only to the origin it was meant for.
+
+    urllib copies every header onto the redirected request, so a server (or a
+    hijacked one) answering 302 to another host would receive the key. The key
+    is kept as an unredirected header and re-attached only for the same scheme,
+    host and port.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        auth = req.unredirected_hdrs.get("Authorization")
+        if new is not None and auth and _origin(newurl) == _origin(req.full_url):
+            new.add_unredirected_header("Authorization", auth)
+        return new
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
 def probe(kind: str, context: Any, timeout: float = 1.5) -> tuple[bool, str]:
     """(reachable, detail) from one short GET: /models (openai) or /api/tags (ollama)."""
     cfg = context.config
@@ -73,9 +96,9 @@ def probe(kind: str, context: Any, timeout: float = 1.5) -> tuple[bool, str]:
     request = urllib.request.Request(url)
     key_env = cfg.get("llm.api_key_env")
     if kind == "openai" and os.environ.get(key_env):
-        request.add_header("Authorization", f"Bearer {os.environ[key_env]}")
+        request.add_unredirected_header("Authorization", f"Bearer {os.environ[key_env]}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.build_opener(SameOriginAuthRedirect).open(request, timeout=timeout) as response:
             body = json.loads(response.read(1 << 20) or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

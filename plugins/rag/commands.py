@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from assistant.events import Data, Error, Event, Notice, Sources, Text
+from assistant.options import Bounded
 from assistant.plugin import Context, Request
 
-ASK_FLAGS = {"k": int, "kb": str, "retrieval_only": bool, "json": bool}
+ASK_FLAGS = {"k": Bounded(int, 1, 100), "kb": str, "retrieval_only": bool, "json": bool}
 INGEST_FLAGS = {"kb": str, "json": bool}
 
 
@@ -266,7 +267,7 @@ def add_cli(subparsers: Any) -> None:
                                 "continues a saved chat conversation and adds this turn to it.")
     p.add_argument("question", action=_QuestionArgument,
                    help="the question (quote it), or - to read questions / JSON lines from stdin (JSON out)")
-    p.add_argument("--session", type=int, default=None, metavar="ID",
+    p.add_argument("--session", type=Bounded(int, 1, 2**63 - 1), default=None, metavar="ID",
                    help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
     p.add_argument("--kb", default=None, metavar="NAME", help="knowledge base (default: rag.kb)")
@@ -307,9 +308,10 @@ def add_cli(subparsers: Any) -> None:
     q.add_argument("--documents", default=None, metavar="DIR",
                    help="where to find the documents a QA set is about, when not relative to the QA file")
 
-    q = add_eval_command(subparsers, "answers", "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
-                    _cli_eval_answers,
-                    description="Answer every question of QA.jsonl with the configured model and score each answer: "
+    q = add_eval_command(subparsers, "answers",
+                         "correctness, citations, faithfulness, refusals and speed of answers on a QA file",
+                         _cli_eval_answers,
+                         description="Answer every question of QA.jsonl with the configured model and score each answer: "
                                 "key facts stated (\"facts\"), share of [n] citations pointing at the gold lines, share "
                                 "of sentences the grounding check supports, out-of-scope questions declined, seconds "
                                 "to the first text and in total. No LLM judge. knowledge/qa/notes_answer_qa.jsonl is "

@@ -147,3 +147,10 @@ def test_the_public_api_is_importable_and_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_lazy_names_are_listed_in_all():
+    import assistant
+
+    assert set(assistant._LAZY) <= set(assistant.__all__)
+    assert len(assistant.__all__) == len(set(assistant.__all__))

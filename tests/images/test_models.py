@@ -38,7 +38,7 @@ def test_trained_model_samples_and_evaluates(model, trained_context, run_cli, tm
 
 
 def test_resume_continues_the_history(trained_context):
-    from assistant.events import Collected, Data, Notice
+    from assistant.events import Collected, Notice
     from plugins.images import run_action
     from plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
 
@@ -85,9 +85,9 @@ def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path, no_ship
     assert code == 1 and "no trained vae" in stderr and "assistant image train vae" in stderr
     for n in ("0", "-5", "1000000"):
         code, _, stderr = run_cli("image", "sample", "vae", "--n", n)
-        assert code == 1 and "--n must be between 1 and" in stderr
+        assert code == 2 and "--n: must be between 1 and" in stderr  # a usage error, with the range
     code, _, stderr = run_cli("image", "train", "vae", "--epochs", "0")
-    assert code == 1 and "--epochs must be positive" in stderr
+    assert code == 2 and "--epochs: must be between 1 and" in stderr
     code, _, stderr = run_cli("image", "train", "vae", "--data", "folder", "--data-path", str(tmp_path))
     assert code == 1 and "no readable images" in stderr
     assert not list((image_home / "models").glob("images/vae/checkpoint.npz"))
@@ -139,7 +139,7 @@ def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
 
 
 def test_intents_and_slots_reach_the_models(image_context):
-    from assistant.events import Collected, Data
+    from assistant.events import Collected
     from assistant.plugin import Request
     from plugins.images import ImagesPlugin, model_from_text
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-COURSE = ROOT.parent / "shared" / "course" / "module9-generative-ai.md"
+from tests.reliability.hostile import (
+    COURSE,
+    check_index,
+    kill_when,
+    run_cli_process,
+    split_course,
+)
 
 
 def test_atomic_writes_fsync_file_and_folder_and_are_private(tmp_path, monkeypatch):
@@ -63,7 +66,7 @@ def test_sessions_db_is_private_and_locked_or_read_only_is_not_corrupt(tmp_path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
-    locked, notice = open_sessions(path)
+    _locked, notice = open_sessions(path)
     assert notice and "will not be saved" in notice and path.exists()
     assert not list(tmp_path.glob("*.unreadable-*"))  # not moved aside
     holder.execute("ROLLBACK")
@@ -87,61 +90,6 @@ def test_a_corrupt_sessions_db_moves_aside_with_its_wal_and_shm(tmp_path):
     assert store.new_session("fresh") >= 1
 
 
-def _cli(home: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-m", "assistant.cli", "--home", str(home), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-
-
-def _kill_when(proc: subprocess.Popen, started: Path, delay: float, limit: float = 240) -> bool:
-    """SIGKILL `proc` `delay` s after `started` appears; False if it finished first."""
-    deadline = time.monotonic() + limit
-    while not started.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.communicate()
-            return False
-        time.sleep(0.05)
-    time.sleep(delay)
-    if proc.poll() is not None:
-        proc.communicate()
-        return False
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    return True
-
-
-def split_course(folder: Path, parts: int = 6, lines: int = 900) -> list[Path]:
-    """The course text (material we did not write) as a few files, like a student's folder."""
-    text = COURSE.read_text(encoding="utf-8").splitlines()[:lines]
-    folder.mkdir(parents=True, exist_ok=True)
-    size = len(text) // parts
-    files = []
-    for i in range(parts):
-        path = folder / f"part{i}.md"
-        path.write_text("\n".join(text[i * size:(i + 1) * size]) + "\n", encoding="utf-8")
-        files.append(path)
-    return files
-
-
-def check_index(home: Path, kb: str, files: list[Path]) -> None:
-    """Manifest, chunk table and vectors agree, every file is in, nothing twice."""
-    import json
-
-    from assistant.config import Config, resolve_home
-    from plugins.rag.kb import KnowledgeBase
-
-    base = KnowledgeBase(Config(resolve_home(home)), kb)
-    manifest = json.loads(base.manifest_path.read_text())["files"]
-    assert set(manifest) == {str(f.resolve()) for f in files}
-    rows = base.db.execute("SELECT path, COUNT(*), COUNT(DISTINCT seq) FROM chunks GROUP BY path").fetchall()
-    assert {r[0]: r[1] for r in rows} == {k: v["chunks"] for k, v in manifest.items()}
-    assert all(r[1] == r[2] for r in rows)  # no chunk twice
-    assert base.store.count() == sum(v["chunks"] for v in manifest.values())
-    assert not list(base.dir.rglob(".*.tmp*"))  # no temp file left behind
-    base.close()
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not COURSE.exists(), reason="needs ../shared/course")
 def test_kill_9_during_ingest_then_the_same_command_completes_the_index(tmp_path):
@@ -154,10 +102,10 @@ def test_kill_9_during_ingest_then_the_same_command_completes_the_index(tmp_path
     kills = 0
     for _ in range(2):
         # The vectors file appears once the model is loaded and the first batch is flushed.
-        if _kill_when(_cli(home, *command), home / "index" / "crash" / "chunks.sqlite3", rng.uniform(0.0, 4.0)):
+        if kill_when(run_cli_process(home, *command), home / "index" / "crash" / "chunks.sqlite3", rng.uniform(0.0, 4.0)):
             kills += 1
-    proc = _cli(home, *command)
-    out, err = proc.communicate(timeout=300)
+    proc = run_cli_process(home, *command)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert kills >= 1
     check_index(home, "crash", files)
@@ -169,9 +117,9 @@ def test_kill_9_during_training_then_the_same_command_completes_the_checkpoint(t
     command = ("image", "train", "vae", "--data", "digits", "--epochs", "6", "--batch-size", "256", "--resume",
                "--seed", "3", "--json")
     ckpt = home / "models" / "images" / "vae" / "checkpoint.npz"
-    assert _kill_when(_cli(home, *command), ckpt, random.Random(7).uniform(0.0, 1.5))
-    proc = _cli(home, *command)
-    out, err = proc.communicate(timeout=300)
+    assert kill_when(run_cli_process(home, *command), ckpt, random.Random(7).uniform(0.0, 1.5))
+    proc = run_cli_process(home, *command)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     from plugins.images.checkpoints import read_checkpoint
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from assistant.sanitize import safe_url, sanitize, sanitize_markdown
 
@@ -51,7 +51,7 @@ def test_cli_error_and_notice_lines_are_sanitized():
     import io
 
     from assistant.cliutil import CliRenderer
-    from assistant.events import Error, Notice, Sources, Source, Text
+    from assistant.events import Error, Notice, Source, Sources, Text
 
     out, err = io.StringIO(), io.StringIO()
     source = Source(f"evil{TITLE}.md", f"Head{OSC52}", 1, 2, 0.5, "text")

@@ -101,7 +101,7 @@ def test_size_is_checked_by_stat_before_reading(home, tmp_path, embeddings, monk
     kb = _kb(home, embeddings)
     report = Collected(kb.ingest([folder])).data[-1]
     assert "huge.md" not in read and "small.md" in read
-    assert [f["error"] for f in report.failed if f["path"].endswith("huge.md")][0].endswith("limit")
+    assert next(f["error"] for f in report.failed if f["path"].endswith("huge.md")).endswith("limit")
     assert len(report.added) == 1
 
 
@@ -131,11 +131,10 @@ def test_free_text_ingest_needs_an_explicit_path_and_a_folder_asks_first(home, t
 def test_pypdf_floor_excludes_the_versions_with_known_advisories():
     import re
     import tomllib
-
     from importlib.metadata import version
 
     deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
     floor = next(re.search(r"pypdf>=([\d.]+)", d).group(1) for d in deps if d.startswith("pypdf"))
-    as_tuple = lambda v: tuple(int(x) for x in v.split(".")[:2])  # noqa: E731
+    as_tuple = lambda v: tuple(int(x) for x in v.split(".")[:2])
     assert as_tuple(floor) >= (6, 12)  # the last 2026 fixes for RAM-exhaustion / endless-loop advisories
     assert as_tuple(version("pypdf")) >= as_tuple(floor)

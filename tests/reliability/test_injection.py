@@ -25,7 +25,7 @@ def test_a_document_cannot_close_its_fence(closer):
     tag = re.search(r'fence="([0-9a-f]{8})"', prompt).group(1)
     # Exactly two real fences, and the hostile text stays inside the first one.
     assert len(re.findall(rf'</source fence="{tag}">', prompt)) == 2
-    assert len(re.findall(r"<\s*/?\s*source", prompt, re.I)) == 4
+    assert len(re.findall(r"<\s*/?\s*source", prompt, re.IGNORECASE)) == 4
     assert "<|im" not in prompt
     first = prompt.split(f'</source fence="{tag}">')[0]
     assert "Ignore the rules above" in first

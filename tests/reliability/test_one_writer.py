@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from assistant.events import Collected, Notice
+from tests.reliability.hostile import run_cli_process
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPICS = {
     "a": ["wasserstein critic clipping", "beta schedule cosine warmup", "tokenizer byte pair merges"],
     "b": ["frechet inception distance statistics", "lora rank alpha scaling", "classifier free guidance scale"],
@@ -31,18 +28,12 @@ def _folders(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def _cli(home: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return subprocess.Popen([sys.executable, "-m", "assistant.cli", "--home", str(home), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("store", ["faiss", "chroma"])
 def test_two_processes_ingesting_into_one_kb_lose_nothing(home, tmp_path, embeddings, store):
     (home / "config.toml").write_text(f'[vector_store]\nkind = "{store}"\n', encoding="utf-8")
     folders = _folders(tmp_path)
-    runs = [_cli(home, "ingest", str(f), "--kb", "shared") for f in folders.values()]
+    runs = [run_cli_process(home, "ingest", str(f), "--kb", "shared") for f in folders.values()]
     outputs = [p.communicate(timeout=300) for p in runs]
     for p, (out, err) in zip(runs, outputs):
         assert p.returncode == 0, err
@@ -96,7 +87,7 @@ def test_a_long_lived_faiss_reader_sees_what_another_process_wrote(home, tmp_pat
     folders = _folders(tmp_path)
     chat = Retriever(Config(resolve_home(home)), embeddings)
     list(chat.knowledge_base("shared").ingest([folders["a"]]))
-    out, err = _cli(home, "ingest", str(folders["b"]), "--kb", "shared").communicate(timeout=300)
+    out, err = run_cli_process(home, "ingest", str(folders["b"]), "--kb", "shared").communicate(timeout=300)
     assert "added" in out, err
     hits = chat.search("what is lora rank alpha scaling?", k=1, kb="shared").hits
     assert hits and hits[0].source.endswith("b1.md")

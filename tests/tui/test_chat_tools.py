@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Iterator
 
 from assistant.builtin import CorePlugin
@@ -12,7 +11,7 @@ from assistant.plugin import Command, Context, Plugin, Request
 from assistant.present import describe_data, relevance
 from assistant.registry import Registry
 from assistant.tui.app import ChatApp
-from assistant.tui.widgets import DataLine, FindScreen, NoticeLine, PromptInput, Reply, SourcesPanel, Welcome
+from assistant.tui.widgets import DataLine, FindScreen, NoticeLine, PromptInput, SourcesPanel, Welcome
 from tests.tui.test_chat import lines_of, replies, send, user_messages
 
 FUSED = [Source("knowledge/gan.md", "GANs > Mode collapse", 40, 52, 0.0328, "The generator keeps drawing one mode."),
