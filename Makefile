@@ -59,7 +59,7 @@ bigmodel: $(STAMP)
 # The shipped default VAE, GAN and diffusion checkpoints (plugins/images/pretrained/): our own
 # training code, fixed seeds and budgets, the bundled MNIST digits; ~30 min on 2 cores (docs/images.md).
 pretrained: $(STAMP)
-	nice -n 5 $(PY) -m plugins.images.build_pretrained
+	nice -n 5 $(PY) -m course_assistant_plugins.images.build_pretrained
 
 clean:
 	rm -rf $(VENV) build *.egg-info

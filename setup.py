@@ -1,19 +1,26 @@
-"""What pyproject.toml cannot say: the top-level knowledge/ and prompts/ folders ship in the wheel.
+"""What pyproject.toml cannot say: folders that install under another name.
 
-They stay where they are in the repository (readers and the retrieval QA sets
-point at them) and install as assistant/_data/knowledge and assistant/_data/prompts;
-assistant/resources.py finds them in either place. Everything else is in pyproject.toml.
+- plugins/ (the built-in plugins) installs as the package `course_assistant_plugins`: the
+  folder keeps its place in the repository, the installed name belongs to this project.
+- The top-level knowledge/ and prompts/ folders ship in the wheel as assistant/_data/knowledge
+  and assistant/_data/prompts (readers and the retrieval QA sets point at them where they are);
+  assistant/resources.py finds them in either place.
+Everything else is in pyproject.toml.
 """
 
 from setuptools import find_namespace_packages, setup
 
+PLUGINS = "course_assistant_plugins"
 SHIPPED_DATA = {
     "assistant._data.knowledge": "knowledge",
     "assistant._data.knowledge.qa": "knowledge/qa",
     "assistant._data.prompts": "prompts",
 }
+NO_CACHE = ["*__pycache__*"]
 
 setup(
-    packages=find_namespace_packages(include=["assistant*", "plugins*"], exclude=["*__pycache__*"]) + list(SHIPPED_DATA),
-    package_dir=SHIPPED_DATA,
+    packages=find_namespace_packages(include=["assistant*"], exclude=NO_CACHE)
+    + [PLUGINS] + [f"{PLUGINS}.{name}" for name in find_namespace_packages(where="plugins", exclude=NO_CACHE)]
+    + list(SHIPPED_DATA),
+    package_dir={PLUGINS: "plugins", **SHIPPED_DATA},
 )

@@ -33,8 +33,8 @@ GOALS = {"accuracy": 0.95, "route_ms": 15.0, "lora_seconds": 60.0}
 
 
 def run_trained(name: str, splits, cfg) -> dict:
-    from plugins.classifier.lora import predict_proba, run_training
-    from plugins.classifier.metrics import report
+    from course_assistant_plugins.classifier.lora import predict_proba, run_training
+    from course_assistant_plugins.classifier.metrics import report
 
     result = run_training(splits, cfg)
     probs = predict_proba(result.model, result.tokenizer, splits.test.texts)
@@ -45,8 +45,8 @@ def run_trained(name: str, splits, cfg) -> dict:
 
 
 def run_frozen(splits) -> list[dict]:
-    from plugins.classifier.embedding import CentroidClassifier, fit_logistic, shared_encoder
-    from plugins.classifier.metrics import report
+    from course_assistant_plugins.classifier.embedding import CentroidClassifier, fit_logistic, shared_encoder
+    from course_assistant_plugins.classifier.metrics import report
 
     encoder = shared_encoder()
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -83,9 +83,9 @@ def latency_ms(fn, texts: list[str], repeats: int = 1) -> tuple[float, float, fl
 
 
 def bench_task(task: str, skip_cls: bool) -> dict:
-    from plugins.classifier.data import split
-    from plugins.classifier.lora import TrainConfig
-    from plugins.classifier.service import BUILTIN_EPOCHS, builtin_data
+    from course_assistant_plugins.classifier.data import split
+    from course_assistant_plugins.classifier.lora import TrainConfig
+    from course_assistant_plugins.classifier.service import BUILTIN_EPOCHS, builtin_data
 
     splits = split(builtin_data(task)[0])  # intents: the installed plugins' examples
     print(f"\n== {task}: {len(splits.train)} train / {len(splits.validation)} validation / "
@@ -111,9 +111,9 @@ def bench_task(task: str, skip_cls: bool) -> dict:
 
 
 def bench_latency(intents: dict) -> None:
-    from plugins.classifier.embedding import shared_encoder
-    from plugins.classifier.lora import predict_proba
-    from plugins.classifier.slots import extract
+    from course_assistant_plugins.classifier.embedding import shared_encoder
+    from course_assistant_plugins.classifier.lora import predict_proba
+    from course_assistant_plugins.classifier.slots import extract
 
     texts = intents["splits"].test.texts
     lora = next(r for r in intents["rows"] if r["method"] == "lora")["result"]

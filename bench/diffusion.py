@@ -127,7 +127,7 @@ OURS = "our DDPM (U-Net, EMA), DDIM 50 steps eta 1"
 
 def train_ours(model: str, context, budget: float, seed: int, extra: dict | None = None) -> dict:
     from assistant.events import Data, Error
-    from plugins.images.models import model_module
+    from course_assistant_plugins.images.models import model_module
 
     info: dict = {}
     for event in model_module(model).train(context, dict({"time_budget": budget, "seed": seed, "quiet": True},
@@ -160,9 +160,9 @@ def main() -> int:
 
     from assistant.config import Config, resolve_home
     from assistant.plugin import Context
-    from plugins.images.data import load_digits_data
-    from plugins.images.diffusion import generate
-    from plugins.images.evaluate import evaluate_samples, load_classifier
+    from course_assistant_plugins.images.data import load_digits_data
+    from course_assistant_plugins.images.diffusion import generate
+    from course_assistant_plugins.images.evaluate import evaluate_samples, load_classifier
 
     context = Context(Config(resolve_home(args.home or tempfile.mkdtemp(prefix="bench-diffusion-"))))
     train = load_digits_data("mnist", "train", context=context)
@@ -187,7 +187,7 @@ def main() -> int:
     for model in ("vae", "gan"):
         if model in skip:
             continue
-        from plugins.images.models import model_module
+        from course_assistant_plugins.images.models import model_module
 
         stats = train_ours(model, context, args.budget, args.seed)
         samples, secs = timed(lambda: model_module(model).generate(context, args.n, {"seed": args.seed}))
@@ -211,7 +211,7 @@ def main() -> int:
     for name, row in rows.items():
         if not name.startswith("our DDPM"):
             print(f"FID ratio ours / {name}: {ours_fid / row['metrics']['fid']:.3f}")
-    from plugins.images.diffusion.api import load_model
+    from course_assistant_plugins.images.diffusion.api import load_model
 
     T = load_model(context).schedule.steps
     print(f"\nsamplers on {m} samples of the same model (T={T}):")
@@ -222,8 +222,8 @@ def main() -> int:
           f"{chain['ddim']['fid'] / chain['ddpm']['fid']:.3f}, eta 0 {chain['ddim0']['fid'] / chain['ddpm']['fid']:.3f}")
 
     if figures:
-        from plugins.images.diffusion import sample as sample_events
-        from plugins.images.display import save_grid
+        from course_assistant_plugins.images.diffusion import sample as sample_events
+        from course_assistant_plugins.images.display import save_grid
 
         figures.mkdir(parents=True, exist_ok=True)
         save_grid(ours_samples[:64], figures / "diffusion-samples.png", scale=1)

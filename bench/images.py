@@ -194,7 +194,7 @@ def course_gan(x_train: np.ndarray, budget: float, seed: int) -> tuple[callable,
 # --- Ours, through the plugin's own training code --------------------------------------------
 def ours(model: str, context, budget: float, seed: int) -> tuple[callable, dict]:
     from assistant.events import Data, Error
-    from plugins.images.models import model_module
+    from course_assistant_plugins.images.models import model_module
 
     module = model_module(model)
     summary = {}
@@ -219,10 +219,10 @@ def main() -> int:
 
     from assistant.config import Config, resolve_home
     from assistant.plugin import Context
-    from plugins.images.data import load_digits_data
-    from plugins.images.display import save_grid
-    from plugins.images.evaluate import evaluate_samples, load_classifier
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.data import load_digits_data
+    from course_assistant_plugins.images.display import save_grid
+    from course_assistant_plugins.images.evaluate import evaluate_samples, load_classifier
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras_module()
     context = Context(Config(resolve_home(args.home or tempfile.mkdtemp(prefix="bench-images-"))))

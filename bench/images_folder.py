@@ -77,7 +77,7 @@ def _context(home: Path):
 
 def train_ours(model: str, context, budget: float, seed: int, data: str) -> tuple[dict, callable]:
     from assistant.events import Data, Error
-    from plugins.images.models import model_module
+    from course_assistant_plugins.images.models import model_module
 
     module = model_module(model)
     info: dict = {}
@@ -103,10 +103,10 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="no-keras-mnist-")  # the bundled digits, everywhere
 
-    from plugins.images.data import load_digits_data
-    from plugins.images.display import save_grid
-    from plugins.images.evaluate import evaluate_samples, load_classifier
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.data import load_digits_data
+    from course_assistant_plugins.images.display import save_grid
+    from course_assistant_plugins.images.evaluate import evaluate_samples, load_classifier
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras_module()
     work = Path(tempfile.mkdtemp(prefix="bench-folder-"))

@@ -28,7 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant import llm  # noqa: E402
-from assistant.config import KNOWLEDGE_DIR, Config, resolve_home  # noqa: E402
+from assistant.config import Config, resolve_home
+from assistant import knowledge_dir
 from assistant.plugin import Context  # noqa: E402
 from assistant.templates import get_template  # noqa: E402
 
@@ -37,7 +38,7 @@ QUESTION = "How does the reparameterization trick let a VAE train with backpropa
 
 def rag_prompt(context: Context, target_tokens: int = 1000) -> list[dict]:
     """A RAG prompt of about `target_tokens` tokens (counted by the loaded model) from the course notes."""
-    notes = sorted(KNOWLEDGE_DIR.glob("*.md"))
+    notes = sorted(knowledge_dir().glob("*.md"))
     text = "\n\n".join(p.read_text(encoding="utf-8") for p in notes)
     paragraphs = [p.strip() for p in text.split("\n\n") if len(p.strip()) > 200]
     template = get_template("rag")
@@ -102,7 +103,7 @@ def int8_quality(cache: Path, tokens_per_note: int = 1024) -> None:
     nll = {dtype: 0.0 for dtype in models}
     agree = count = 0
     with torch.inference_mode():
-        for note in sorted(KNOWLEDGE_DIR.glob("*.md")):
+        for note in sorted(knowledge_dir().glob("*.md")):
             ids = tokenizer(note.read_text(encoding="utf-8"), return_tensors="pt").input_ids[:, :tokens_per_note]
             top = {}
             for dtype, loaded in models.items():

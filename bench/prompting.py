@@ -48,7 +48,7 @@ def make_context(args):
 
 def run_technique(context, name, cases, options, out):
     from assistant.events import Progress
-    from plugins.prompting.evaluate import run_cases
+    from course_assistant_plugins.prompting.evaluate import run_cases
 
     start = time.perf_counter()
     gen = run_cases(context, name, cases, options)
@@ -72,7 +72,7 @@ def run_technique(context, name, cases, options, out):
 
 
 def load(path, limit, skip=0):
-    from plugins.prompting.evaluate import load_cases
+    from course_assistant_plugins.prompting.evaluate import load_cases
 
     cases = load_cases(path)[skip:]
     return cases[:limit] if limit else cases
@@ -118,7 +118,7 @@ def extraction(context, args):
 
 def rescore(path):
     """Summaries recomputed from a saved --out file with the current scoring code (no model)."""
-    from plugins.prompting.evaluate import score
+    from course_assistant_plugins.prompting.evaluate import score
 
     rows: dict[str, list] = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():

@@ -57,10 +57,10 @@ def sentences() -> list[str]:
 
 def bench_ingest(store: str) -> dict:
     from assistant.events import Data
-    from plugins.rag.chunking import chunk_document
+    from course_assistant_plugins.rag.chunking import chunk_document
     from assistant.embeddings import BATCH_SIZE, get_embeddings
-    from plugins.rag.kb import KnowledgeBase
-    from plugins.rag.loaders import load
+    from course_assistant_plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.loaders import load
 
     emb = get_embeddings()
     texts = [c.indexed_text() for f in sorted((ROOT / "knowledge").glob("*.md")) for c in chunk_document(load(f))]
@@ -119,8 +119,8 @@ def bench_latency(sizes: list[int], store: str, queries: int = 60) -> list[dict]
     import numpy as np
 
     from assistant.embeddings import get_embeddings
-    from plugins.rag.kb import KnowledgeBase
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.retriever import Retriever
 
     emb = get_embeddings()
     rng = random.Random(0)
@@ -171,7 +171,7 @@ def ingest_child(n_chunks: int, store: str, sentences_per_chunk: int = 5) -> Non
     what memory does is the same (batches of the same size, commits every 512).
     """
     from assistant.events import Data
-    from plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.kb import KnowledgeBase
 
     rng = random.Random(1)
     sents = sentences()

@@ -10,11 +10,7 @@ import argparse
 import sys
 from typing import Any, Callable, Iterator
 
-from assistant.cliutil import add_command
-from assistant.options import Bounded
-from assistant.events import Data, Error, Event, Notice, Text
-from assistant import Setting
-from assistant.plugin import Command, Context, Plugin, Request
+from assistant import Bounded, Command, Context, Data, Error, Event, Notice, Plugin, Request, Setting, Text, add_command
 
 LIMITS = {"epochs": Bounded(int, 1, 200), "rank": Bounded(int, 1, 128)}  # allowed ranges, CLI and slash alike
 TRAIN_FLAGS: dict[str, Any] = {"data": str, "text_col": str, "label_col": str, "name": str,
@@ -117,7 +113,7 @@ class ClassifierPlugin(Plugin):
         return load_intent_examples(__name__)
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
-        from assistant.router import parse_flags
+        from assistant import parse_flags
 
         try:
             text, options = parse_flags(request.text, {"model": str, **TRAIN_FLAGS})

@@ -67,7 +67,7 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
     except UnicodeDecodeError:
         raise DataError(f"{path} is not UTF-8 text") from None
     if suffix in (".jsonl", ".ndjson"):
-        from assistant.jsonl import parse_jsonl
+        from assistant import parse_jsonl
 
         rows = [row for _, row in parse_jsonl(text, path, DataError)]
         columns = sorted({key for row in rows for key in row})

@@ -29,7 +29,7 @@ class Encoder:
 
         quiet_transformers()
         self.tokenizer = load_tokenizer()
-        from assistant.modelload import MODEL_LOAD_LOCK
+        from assistant import MODEL_LOAD_LOCK
 
         with MODEL_LOAD_LOCK:
             self.model = AutoModel.from_pretrained(str(base_model_path())).eval()

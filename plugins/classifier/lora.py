@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from assistant.cancel import CancelToken
-from assistant.events import Progress
+from assistant import CancelToken, Progress
 
 from .data import LabelledTexts, Splits
 
@@ -90,7 +89,7 @@ def load_base(classes: list[str], path: Path | None = None):
     quiet_transformers()
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected
-    from assistant.modelload import MODEL_LOAD_LOCK
+    from assistant import MODEL_LOAD_LOCK
 
     try:
         with MODEL_LOAD_LOCK:
@@ -111,7 +110,7 @@ def load_stock_head(classes: list[str]):
 
     quiet_transformers()
     transformers.logging.set_verbosity_error()
-    from assistant.modelload import MODEL_LOAD_LOCK
+    from assistant import MODEL_LOAD_LOCK
 
     with MODEL_LOAD_LOCK:
         return AutoModelForSequenceClassification.from_pretrained(

@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant import installed_intent_examples
-from assistant.cancel import CancelToken
-from assistant.events import Data, Event, Notice, Progress, Text
+from assistant import CancelToken, Data, Event, Notice, Progress, Text, installed_intent_examples
 
 from . import slots as slot_rules
 from . import store

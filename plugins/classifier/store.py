@@ -126,7 +126,7 @@ def merge_existing(directory: Path) -> Path:
     with atomic_dir(directory / "merged") as tmp:
         save_merged(model, tokenizer, tmp)
     meta["merged"] = True
-    from assistant.atomic import atomic_write_text
+    from assistant import atomic_write_text
 
     atomic_write_text(directory / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False))
     return directory / "merged"
@@ -138,7 +138,7 @@ def load_adapter(directory: Path, meta: dict[str, Any]):
 
     from .lora import load_base, load_tokenizer
 
-    from assistant.modelload import MODEL_LOAD_LOCK
+    from assistant import MODEL_LOAD_LOCK
 
     base = load_base(meta["classes"])
     with MODEL_LOAD_LOCK:
@@ -151,7 +151,7 @@ def load_merged(directory: Path):
 
     from .model import MiniLMClassifier
 
-    from assistant.modelload import MODEL_LOAD_LOCK
+    from assistant import MODEL_LOAD_LOCK
 
     merged = directory / "merged"
     with MODEL_LOAD_LOCK:

@@ -11,10 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from assistant.events import Data, Error, Event, Notice, Text
-from assistant import Setting
-from assistant.options import Bounded
-from assistant.plugin import Command, Context, Plugin, Request
+from assistant import Bounded, Command, Context, Data, Error, Event, Notice, Plugin, Request, Setting, Text
 
 DEFAULT_EVAL_N = 1000
 QUICK_BUDGET_S = 30.0  # chat: /image without a checkpoint first trains this long
@@ -47,8 +44,8 @@ def model_from_text(text: str) -> str | None:
 
 
 def _error_for(exc: Exception, model: str, action: str) -> Error:
-    from plugins.images.checkpoints import CheckpointError, MissingCheckpoint
-    from plugins.images.models import UnknownModel
+    from course_assistant_plugins.images.checkpoints import CheckpointError, MissingCheckpoint
+    from course_assistant_plugins.images.models import UnknownModel
 
     if isinstance(exc, MissingCheckpoint):
         return Error(f"no trained {model} model yet", f"train one first: assistant image train {model} --time-budget 60")
@@ -62,7 +59,7 @@ def _error_for(exc: Exception, model: str, action: str) -> Error:
 
 def _shipped_notice(context: Context, model: str) -> Notice | None:
     """A notice when `model` will be drawn from the shipped default checkpoint."""
-    from plugins.images.checkpoints import sampling_checkpoint
+    from course_assistant_plugins.images.checkpoints import sampling_checkpoint
 
     if not sampling_checkpoint(context, model)[1]:
         return None
@@ -74,8 +71,8 @@ def _reference_data(context: Context, model: str) -> tuple[str, str | None, list
     """(source, folder, notices): held-out images of the data the model was trained on."""
     from pathlib import Path
 
-    from plugins.images.checkpoints import read_checkpoint, sampling_checkpoint
-    from plugins.images.data import trained_on
+    from course_assistant_plugins.images.checkpoints import read_checkpoint, sampling_checkpoint
+    from course_assistant_plugins.images.data import trained_on
 
     source, path = trained_on(read_checkpoint(sampling_checkpoint(context, model)[0]))
     if source == "folder" and not (path and Path(path).is_dir()):
@@ -86,7 +83,7 @@ def _reference_data(context: Context, model: str) -> tuple[str, str | None, list
 
 def run_action(action: str, model: str, options: dict[str, Any], context: Context) -> Iterator[Event]:
     """Run train / sample / eval for one model; bad input becomes one Error event."""
-    from plugins.images.models import check_n, clean_options, default_output, model_module
+    from course_assistant_plugins.images.models import check_n, clean_options, default_output, model_module
 
     options = clean_options(options)
     try:
@@ -107,7 +104,7 @@ def run_action(action: str, model: str, options: dict[str, Any], context: Contex
                 raise ValueError("--time-budget must be a positive number of seconds")
             yield from module.train(context, options)
         elif action == "eval":
-            from plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready, describe, evaluate_samples
+            from course_assistant_plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready, describe, evaluate_samples
 
             n = check_n(options.get("n", DEFAULT_EVAL_N))
             if n < 2:
@@ -125,7 +122,7 @@ def run_action(action: str, model: str, options: dict[str, Any], context: Contex
         else:
             yield Error(f"unknown image action {action!r}", "use train, sample or eval")
     except Exception as exc:  # noqa: BLE001 - one clear line, nothing overwritten
-        from assistant.cancel import Cancelled
+        from assistant import Cancelled
 
         if isinstance(exc, Cancelled):
             raise
@@ -188,7 +185,7 @@ class ImagesPlugin(Plugin):
 
     def _sample_in_chat(self, model: str, options: dict[str, Any], context: Context) -> Iterator[Event]:
         """In the chat, a missing checkpoint is trained quickly first (the CLI says how instead)."""
-        from plugins.images.models import MODEL_MODULES
+        from course_assistant_plugins.images.models import MODEL_MODULES
 
         events = list(run_action("sample", model, dict(options), context))
         missing = [e for e in events if isinstance(e, Error) and e.message.startswith("no trained ")]
@@ -209,7 +206,7 @@ class ImagesPlugin(Plugin):
 
     # -- command line ------------------------------------------------------
     def add_cli(self, subparsers: Any) -> None:
-        from assistant.cliutil import add_command, json_flag
+        from assistant import add_command, json_flag
 
         parser = add_command(subparsers, "image", "train, sample and evaluate image models (vae, gan, diffusion)",
                              _cli_missing_action, json=False)
@@ -253,8 +250,8 @@ class ImagesPlugin(Plugin):
             _add_eval_options(evaluate)
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from plugins.images.checkpoints import CheckpointError, checkpoint_path, shipped_checkpoint
-        from plugins.images.data import keras_mnist_cache
+        from course_assistant_plugins.images.checkpoints import CheckpointError, checkpoint_path, shipped_checkpoint
+        from course_assistant_plugins.images.data import keras_mnist_cache
 
         import importlib.util
 
@@ -288,7 +285,7 @@ def _add_eval_options(evaluate: Any) -> None:
 
 
 def parse_flags_for(request: Request, flags: dict[str, type]) -> tuple[str, dict[str, Any]]:
-    from assistant.router import parse_flags
+    from assistant import parse_flags
 
     return parse_flags(request.text, flags)
 

@@ -1,4 +1,4 @@
-"""Build the shipped default checkpoints: `make pretrained` (python -m plugins.images.build_pretrained).
+"""Build the shipped default checkpoints: `make pretrained` (python -m course_assistant_plugins.images.build_pretrained).
 
 Trains the VAE, the GAN and the class-conditional diffusion model with the
 plugin's own training code, fixed seeds and fixed budgets, on the 5,000 MNIST
@@ -10,7 +10,7 @@ the weights sampling needs, written to plugins/images/pretrained/, and scored
 measured. manifest.json records sha256, size, the training command, the
 training run and the scores; the loader checks the sha256 before use.
 
-    python -m plugins.images.build_pretrained [--models vae,gan,diffusion] [--eval-n 1000]
+    python -m course_assistant_plugins.images.build_pretrained [--models vae,gan,diffusion] [--eval-n 1000]
         [--from-home DIR]   # export models already trained in DIR instead of training them
 """
 
@@ -47,16 +47,16 @@ def command_line(model: str, options: dict[str, Any]) -> str:
 
 
 def _context(home: Path):
-    from assistant.config import Config, resolve_home
-    from assistant.plugin import Context
+    from assistant import Config, resolve_home
+    from assistant import Context
     from assistant.registry import Registry
 
     return Context(Config(resolve_home(home)), Registry.load())
 
 
 def _run(action: str, model: str, options: dict[str, Any], context: Any) -> dict[str, Any]:
-    from assistant.events import Data, Error, Notice
-    from plugins.images import run_action
+    from assistant import Data, Error, Notice
+    from course_assistant_plugins.images import run_action
 
     last: dict[str, Any] = {}
     for event in run_action(action, model, dict(options, quiet=True), context):
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="no-keras-mnist-")  # always the bundled digits
 
-    from plugins.images.checkpoints import PRETRAINED_DIR, PRETRAINED_MANIFEST, checkpoint_path, strip_for_sampling
+    from course_assistant_plugins.images.checkpoints import PRETRAINED_DIR, PRETRAINED_MANIFEST, checkpoint_path, strip_for_sampling
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in RECIPES]
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         entry: dict[str, Any] = {"commands": [command_line(model, o) for o in RECIPES[model]]}
         if args.from_home:  # the recipe was run by hand: its runs are in the model's history.json
             print(f"{model}: exporting from {train_home}", flush=True)
-            from plugins.images.checkpoints import load_history, model_dir
+            from course_assistant_plugins.images.checkpoints import load_history, model_dir
 
             entry["runs"] = load_history(model_dir(train_context, model) / "history.json").get("runs", [])
         else:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["runs"] = runs
         target = PRETRAINED_DIR / f"{model}.npz"
         strip_for_sampling(checkpoint_path(train_context, model), target, KEEP[model])
-        from plugins.images.checkpoints import read_checkpoint
+        from course_assistant_plugins.images.checkpoints import read_checkpoint
 
         state = read_checkpoint(target).state
         entry["trained"] = {k: state[k] for k in ("epoch", "steps_done", "losses") if k in state}

@@ -109,7 +109,7 @@ def _variables(obj: Any) -> list:
 def save_checkpoint(path: str | Path, parts: dict[str, Any], config: dict[str, Any],
                     state: dict[str, Any] | None = None, optimizers: dict[str, Any] | None = None) -> Path:
     """Write weights of each Keras model/layer in `parts` (+ optimizer variables) atomically."""
-    from assistant.atomic import atomic_path
+    from assistant import atomic_path
 
     arrays: dict[str, np.ndarray] = {}
     layout: dict[str, dict[str, int]] = {"weights": {}, "optimizers": {}}
@@ -189,7 +189,7 @@ def restore(checkpoint: Checkpoint, parts: dict[str, Any], optimizers: dict[str,
 
 
 def save_history(path: str | Path, history: dict[str, Any]) -> Path:
-    from assistant.atomic import atomic_write_text
+    from assistant import atomic_write_text
 
     atomic_write_text(path, json.dumps(history, indent=1))
     return Path(path)

@@ -59,7 +59,7 @@ def _to_unit(images: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _full_mnist(split: str) -> DigitData:
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     (x_tr, y_tr), (x_te, y_te) = keras_module().datasets.mnist.load_data()
     x, y = (x_tr, y_tr) if split == "train" else (x_te, y_te)
@@ -208,7 +208,7 @@ def split_indices(y: np.ndarray, key: str, store: Path | None = None) -> dict[st
     test_idx = np.sort(np.asarray(test, dtype=np.int64))
     train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
     if path:
-        from assistant.atomic import atomic_write_text
+        from assistant import atomic_write_text
 
         atomic_write_text(path, json.dumps({"n": len(y), "seed": SPLIT_SEED, "train": train_idx.tolist(),
                                             "test": test_idx.tolist()}))

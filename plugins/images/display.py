@@ -43,7 +43,7 @@ def grid_array(images: np.ndarray, nrow: int | None = None, pad: int = PAD) -> n
 
 
 def _save_pil(picture, path: str | Path) -> Path:
-    from assistant.atomic import OUTPUT_MODE, atomic_path
+    from assistant import OUTPUT_MODE, atomic_path
 
     path = Path(path)
     with atomic_path(path, OUTPUT_MODE) as tmp:  # a picture the user asked for

@@ -31,7 +31,7 @@ class DigitClassifier:
 
     @staticmethod
     def build() -> Any:
-        from plugins.images.runtime import keras_module
+        from course_assistant_plugins.images.runtime import keras_module
 
         keras = keras_module()
         layers = keras.layers
@@ -72,9 +72,9 @@ CLASSIFIER_NOTICE = "training the evaluator's digit classifier on real training 
 def train_classifier(context: Any, source: str = "mnist", epochs: int = 4, seed: int = 0,
                      progress: Callable[[int, int], None] | None = None) -> DigitClassifier:
     """Train the evaluator's classifier on real training digits and cache it."""
-    from plugins.images.checkpoints import save_checkpoint
-    from plugins.images.data import load_digits_data
-    from plugins.images.runtime import keras_module, seed_everything
+    from course_assistant_plugins.images.checkpoints import save_checkpoint
+    from course_assistant_plugins.images.data import load_digits_data
+    from course_assistant_plugins.images.runtime import keras_module, seed_everything
 
     keras = keras_module()
     seed_everything(seed)
@@ -103,7 +103,7 @@ def train_classifier(context: Any, source: str = "mnist", epochs: int = 4, seed:
 
 def load_classifier(context: Any, train_if_missing: bool = True) -> DigitClassifier:
     """The cached classifier, trained first if missing, stale or corrupt."""
-    from plugins.images.checkpoints import CheckpointError, read_checkpoint, restore
+    from course_assistant_plugins.images.checkpoints import CheckpointError, read_checkpoint, restore
 
     path = classifier_dir(context) / "classifier.npz"
     key = ("classifier", str(path), path.stat().st_mtime_ns if path.exists() else 0)
@@ -167,7 +167,7 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int = 20, subset_size
 
 def _reference(context: Any, classifier: DigitClassifier, source: str, n_real: int,
                path: str | None = None) -> dict[str, Any]:
-    from plugins.images.data import load_digits_data
+    from course_assistant_plugins.images.data import load_digits_data
 
     key = ("reference", str(context.home), id(classifier), source, path, n_real)
     if key not in _cache:

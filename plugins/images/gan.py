@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from assistant.events import Data, Event, Image, Notice, Text
+from assistant import Data, Event, Image, Notice, Text
 
 NAME = "gan"
 DEFAULTS = {"latent_dim": 64, "data": "mnist"}
@@ -42,7 +42,7 @@ DISCRIMINATOR_FILTERS = (16, 32)
 
 
 def build(latent_dim: int, seed: int | None = None) -> Any:
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     layers, ops = keras.layers, keras.ops
@@ -106,7 +106,7 @@ def build(latent_dim: int, seed: int | None = None) -> Any:
 
 
 def compiled(config: dict[str, Any], seed: int | None = None) -> Any:
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     model = build(int(config["latent_dim"]), seed=seed)
@@ -130,7 +130,7 @@ def fixed_noise(latent_dim: int, n: int = 64) -> np.ndarray:
 
 
 def load(context: Any, with_discriminator: bool = False) -> tuple[Any, dict[str, Any]]:
-    from plugins.images.checkpoints import CheckpointError, read_checkpoint, restore, sampling_checkpoint
+    from course_assistant_plugins.images.checkpoints import CheckpointError, read_checkpoint, restore, sampling_checkpoint
 
     ckpt = read_checkpoint(sampling_checkpoint(context, NAME)[0])
     if ckpt.config.get("model") != NAME:
@@ -144,7 +144,7 @@ def load(context: Any, with_discriminator: bool = False) -> tuple[Any, dict[str,
 
 def coverage_notice(context: Any, generator: Any, latent_dim: int) -> tuple[dict[str, Any], Notice | None]:
     """Class coverage of fixed-noise samples, judged by the evaluator's classifier."""
-    from plugins.images.evaluate import load_classifier
+    from course_assistant_plugins.images.evaluate import load_classifier
 
     classifier = load_classifier(context)
     images = to_unit(generator(fixed_noise(latent_dim, COVERAGE_SAMPLES), training=False))
@@ -164,9 +164,9 @@ def coverage_notice(context: Any, generator: Any, latent_dim: int) -> tuple[dict
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.checkpoints import checkpoint_path, model_dir
-    from plugins.images.display import save_grid, save_line_plot
-    from plugins.images.training import prepare_keras_run, run_epochs, update_history
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, model_dir
+    from course_assistant_plugins.images.display import save_grid, save_line_plot
+    from course_assistant_plugins.images.training import prepare_keras_run, run_epochs, update_history
 
     run = yield from prepare_keras_run(context, NAME, options, defaults=DEFAULTS, arch_keys=ARCH_KEYS,
                                        arch_version=ARCH_VERSION, default_epochs=DEFAULT_EPOCHS,
@@ -197,7 +197,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     yield Image(str(curve), "gan discriminator and generator losses")
     final = save_grid(to_unit(model.generator(noise, training=False)), out_dir / "fixed-noise.png")
     yield Image(str(final), "gan samples from the fixed noise")
-    from plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready
+    from course_assistant_plugins.images.evaluate import CLASSIFIER_NOTICE, classifier_ready
 
     if not classifier_ready(context):
         yield Notice("info", CLASSIFIER_NOTICE + " for the class-coverage check")
@@ -216,7 +216,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
 
 
 def generate(context: Any, n: int, options: dict[str, Any]) -> np.ndarray:
-    from plugins.images.sampling import generate_in_batches
+    from course_assistant_plugins.images.sampling import generate_in_batches
 
     model, config = load(context)
     rng = np.random.default_rng(options.get("seed"))
@@ -227,7 +227,7 @@ def generate(context: Any, n: int, options: dict[str, Any]) -> np.ndarray:
 
 
 def sample(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.sampling import check_outputs, write_samples
+    from course_assistant_plugins.images.sampling import check_outputs, write_samples
 
     check_outputs(options)
     if options.get("label") is not None:

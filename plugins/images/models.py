@@ -15,7 +15,7 @@ from typing import Any
 
 from assistant import UserError
 
-MODEL_MODULES = {"vae": "plugins.images.vae", "gan": "plugins.images.gan", "diffusion": "plugins.images.diffusion"}
+MODEL_MODULES = {"vae": "course_assistant_plugins.images.vae", "gan": "course_assistant_plugins.images.gan", "diffusion": "course_assistant_plugins.images.diffusion"}
 
 # Every option key a model may receive (absent keys mean "the model's default").
 OPTION_KEYS = ("epochs", "time_budget", "seed", "data", "data_path", "batch_size", "resume", "n", "out", "npy",

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from assistant.events import Data, Event, Image, Progress
+from assistant import Data, Event, Image, Progress
 
 GRID_MAX = 256  # a grid shows at most this many samples; --npy keeps all of them
 GENERATE_BATCH = 1000
@@ -41,8 +41,8 @@ def check_outputs(options: dict[str, Any]) -> tuple[Path, Path | None]:
 
 def write_samples(images: np.ndarray, options: dict[str, Any], caption: str) -> Iterator[Event]:
     """Save the grid PNG (and --npy), then yield Image and Data events."""
-    from assistant.atomic import OUTPUT_MODE, atomic_path
-    from plugins.images.display import save_grid
+    from assistant import OUTPUT_MODE, atomic_path
+    from course_assistant_plugins.images.display import save_grid
 
     out, npy = check_outputs(options)
     shown = images[:GRID_MAX]

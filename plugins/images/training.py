@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from assistant.events import Event, Image, Notice, Progress
+from assistant import Event, Image, Notice, Progress
 
 PROGRESS_EVERY_S = 0.5
 CHECKPOINT_EVERY_S = 5.0
@@ -130,7 +130,7 @@ def run_epochs(context: Any, plan: TrainPlan, n_items: int, step: Callable[[np.n
 def update_history(path: Any, model: str, result: TrainResult, start_epoch: float, extra: dict[str, Any] | None = None,
                    ) -> dict[str, Any]:
     """Append this run's per-epoch losses to history.json (atomic) and return it."""
-    from plugins.images.checkpoints import load_history, save_history
+    from course_assistant_plugins.images.checkpoints import load_history, save_history
 
     history = load_history(path) if start_epoch > 0 else {}
     history.setdefault("model", model)
@@ -152,7 +152,7 @@ def resolve_config(context: Any, model: str, options: dict[str, Any], defaults: 
     With --resume the checkpoint's architecture wins; asking for a different
     one is an error (nothing is touched). A corrupt checkpoint raises.
     """
-    from plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, read_checkpoint
+    from course_assistant_plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, read_checkpoint
 
     config = dict(defaults)
     for key in defaults:
@@ -187,7 +187,7 @@ class KerasRun:
     """What a Keras image model needs to start (or resume) training."""
 
     config: dict[str, Any]
-    data: Any  # plugins.images.data.DigitData
+    data: Any  # course_assistant_plugins.images.data.DigitData
     plan: TrainPlan
     model: Any
     start_epoch: float
@@ -201,9 +201,9 @@ def load_training_data(context: Any, model: str, record: dict[str, Any], options
     `record` (the checkpoint's config or state) gets the source and folder, so
     that `image eval` can score against the held-out part of the same data.
     """
-    from plugins.images.data import load_digits_data, resolve_source, summary_line
-    from plugins.images.display import save_grid
-    from plugins.images.models import default_output
+    from course_assistant_plugins.images.data import load_digits_data, resolve_source, summary_line
+    from course_assistant_plugins.images.display import save_grid
+    from course_assistant_plugins.images.models import default_output
 
     source, path = resolve_source(options.get("data") or record.get("data"), options.get("data_path"))
     data = load_digits_data(source, "train", path, context)
@@ -226,8 +226,8 @@ def prepare_keras_run(context: Any, name: str, options: dict[str, Any], *, defau
     A generator: yields the notices, returns a KerasRun (use `yield from`).
     `build(config, seed)` makes the compiled model, `parts(model)` its saved sub-models.
     """
-    from plugins.images.checkpoints import checkpoint_path, restore, save_checkpoint
-    from plugins.images.runtime import backend_name, seed_everything
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, restore, save_checkpoint
+    from course_assistant_plugins.images.runtime import backend_name, seed_everything
 
     config, ckpt, notices = resolve_config(context, name, options, defaults, arch_keys)
     yield from notices

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from assistant.events import Data, Event, Image, Notice, Text
+from assistant import Data, Event, Image, Notice, Text
 
 NAME = "vae"
 DEFAULTS = {"latent_dim": 16, "beta": 1.0, "data": "mnist"}
@@ -31,7 +31,7 @@ DECODER_KERNEL = 4
 
 
 def build(latent_dim: int, beta: float = 1.0, seed: int | None = None) -> Any:
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     layers, ops = keras.layers, keras.ops
@@ -87,7 +87,7 @@ def build(latent_dim: int, beta: float = 1.0, seed: int | None = None) -> Any:
 
 
 def compiled(config: dict[str, Any], seed: int | None = None) -> Any:
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     model = build(int(config["latent_dim"]), float(config["beta"]), seed)
@@ -113,11 +113,11 @@ def encode(model: Any, x: np.ndarray, batch: int = 1000) -> np.ndarray:
 
 def load(context: Any) -> tuple[Any, dict[str, Any]]:
     """The trained VAE from the checkpoint (raises MissingCheckpoint / CheckpointError)."""
-    from plugins.images.checkpoints import read_checkpoint, restore, sampling_checkpoint
+    from course_assistant_plugins.images.checkpoints import read_checkpoint, restore, sampling_checkpoint
 
     ckpt = read_checkpoint(sampling_checkpoint(context, NAME)[0])
     if ckpt.config.get("model") != NAME:
-        from plugins.images.checkpoints import CheckpointError
+        from course_assistant_plugins.images.checkpoints import CheckpointError
 
         raise CheckpointError(f"incompatible checkpoint {ckpt.path}: it holds a {ckpt.config.get('model')!r} model")
     model = build(int(ckpt.config["latent_dim"]), float(ckpt.config.get("beta", 1.0)))
@@ -127,8 +127,8 @@ def load(context: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.checkpoints import checkpoint_path, model_dir
-    from plugins.images.training import prepare_keras_run, run_epochs, update_history
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, model_dir
+    from course_assistant_plugins.images.training import prepare_keras_run, run_epochs, update_history
 
     run = yield from prepare_keras_run(context, NAME, options, defaults=DEFAULTS, arch_keys=ARCH_KEYS,
                                        arch_version=ARCH_VERSION, default_epochs=DEFAULT_EPOCHS,
@@ -161,9 +161,9 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
 
 def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str, Any]) -> Iterator[Event]:
     """Loss curve, reconstructions, prior samples, interpolation, latent scatter (+ grid for 2-d)."""
-    from plugins.images.checkpoints import model_dir
-    from plugins.images.data import DataError, load_digits_data
-    from plugins.images.display import save_grid, save_line_plot, save_scatter, save_strip
+    from course_assistant_plugins.images.checkpoints import model_dir
+    from course_assistant_plugins.images.data import DataError, load_digits_data
+    from course_assistant_plugins.images.display import save_grid, save_line_plot, save_scatter, save_strip
 
     out = model_dir(context, NAME)
     losses = history.get("losses", {})
@@ -202,7 +202,7 @@ def figures(context: Any, model: Any, config: dict[str, Any], history: dict[str,
 
 
 def generate(context: Any, n: int, options: dict[str, Any]) -> np.ndarray:
-    from plugins.images.sampling import generate_in_batches
+    from course_assistant_plugins.images.sampling import generate_in_batches
 
     model, config = load(context)
     rng = np.random.default_rng(options.get("seed"))
@@ -211,7 +211,7 @@ def generate(context: Any, n: int, options: dict[str, Any]) -> np.ndarray:
 
 
 def sample(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.sampling import check_outputs, write_samples
+    from course_assistant_plugins.images.sampling import check_outputs, write_samples
 
     check_outputs(options)
     if options.get("label") is not None:

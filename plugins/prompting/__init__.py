@@ -10,12 +10,21 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterator
 
-from assistant.cliutil import add_command
-from assistant.options import Bounded
-from assistant.events import Data, Error, Event, Text
-from assistant.plugin import Command, Context, Plugin, Request
-from assistant.router import parse_flags
-from assistant.templates import TemplateError, load_templates
+from assistant import (
+    Bounded,
+    Command,
+    Context,
+    Data,
+    Error,
+    Event,
+    Plugin,
+    Request,
+    TemplateError,
+    Text,
+    add_command,
+    load_templates,
+    parse_flags,
+)
 
 # Slash commands that run a template of the same name.
 TECHNIQUE_COMMANDS = (
@@ -72,7 +81,7 @@ def run_template(context: Context, name: str, text: str, options: dict[str, Any]
                  as_data: bool | None = None) -> Iterator[Event]:
     """Run template NAME over TEXT; ends with the result as Data when asked (or when the
     result is structured: votes, JSON)."""
-    from plugins.prompting.techniques import Run, execute, result_event
+    from course_assistant_plugins.prompting.techniques import Run, execute, result_event
 
     templates = templates_for(context)
     if name not in templates:
@@ -178,7 +187,7 @@ class PromptingPlugin(Plugin):
 
 
 def _cli_eval_prompts(args: Any, context: Context) -> Iterator[Event]:
-    from plugins.prompting.evaluate import evaluate
+    from course_assistant_plugins.prompting.evaluate import evaluate
 
     yield from evaluate(context, args.name, args.cases, {}, limit=args.limit, as_json=args.json)
 
@@ -200,7 +209,7 @@ def _cli_prompt(args: Any, context: Context) -> Iterator[Event]:
         if len(positional) != 3:
             yield Error("usage: assistant prompt eval NAME CASES.jsonl [--json] [--limit N]")
             return
-        from plugins.prompting.evaluate import evaluate
+        from course_assistant_plugins.prompting.evaluate import evaluate
 
         yield from evaluate(context, positional[1], positional[2], options, limit=args.limit, as_json=args.json)
         return

@@ -15,12 +15,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant import UserError
-from assistant.cancel import Cancelled
-from assistant.events import Data, Error, Event, Notice, Progress, Text
-from assistant.plugin import Context
+from assistant import Cancelled, Context, Data, Error, Event, Notice, Progress, Text, UserError
 
-from plugins.prompting import answers
+from course_assistant_plugins.prompting import answers
 
 
 class CaseError(UserError, ValueError):
@@ -28,7 +25,7 @@ class CaseError(UserError, ValueError):
 
 
 def load_cases(path: str | Path) -> list[dict[str, Any]]:
-    from assistant.jsonl import read_jsonl
+    from assistant import read_jsonl
 
     file = Path(path).expanduser()
     cases = []
@@ -72,8 +69,8 @@ def score(case: dict[str, Any], result: dict[str, Any]) -> float:
 
 def run_cases(context: Context, name: str, cases: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[Event]:
     """Progress events while running; returns (rows, summary)."""
-    from plugins.prompting import templates_for, unknown_template
-    from plugins.prompting.techniques import Run, execute
+    from course_assistant_plugins.prompting import templates_for, unknown_template
+    from course_assistant_plugins.prompting.techniques import Run, execute
 
     templates = templates_for(context)
     if name not in templates:

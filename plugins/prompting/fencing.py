@@ -9,20 +9,20 @@ post-check of the reply for signs that a hidden instruction was obeyed.
 from __future__ import annotations
 
 import re
-from assistant import fencing as core_fencing
+from assistant import CHAT_TOKEN, FENCE_MARKER, FENCE_TAG, new_tag
 # The injection checks are shared with the RAG answer; re-exported for this plugin's callers.
-from assistant.fencing import injection_sentences, injection_targets, obeyed_injection  # noqa: F401
+from assistant import injection_sentences, injection_targets, obeyed_injection  # noqa: F401
 
 # Things a text could use to fake the end of a fence or a new prompt section: the
 # shared tag / marker / chat-token patterns, plus Markdown-ish separators.
 _LOOKALIKES = re.compile(
-    "|".join(p.pattern for p in (core_fencing.MARKER, core_fencing.TAG, core_fencing.CHAT_TOKEN))
+    "|".join(p.pattern for p in (FENCE_MARKER, FENCE_TAG, CHAT_TOKEN))
     + r"|`{3,}|\"{3,}|'{3,}|#{3,}|-{3,}|={3,}",        # ``` \"\"\" ### --- ===
     re.I,
 )
 
 def make_markers() -> tuple[str, str]:
-    tag = core_fencing.new_tag().upper()
+    tag = new_tag().upper()
     return f"<<<TEXT-{tag}>>>", f"<<<END-TEXT-{tag}>>>"
 
 

@@ -8,9 +8,9 @@ _cache: dict[tuple[str, ...], Any] = {}
 
 
 def embed(texts: list[str]) -> Any:
-    from assistant.embeddings import encode
+    from assistant import embed_texts
 
-    return encode(texts)
+    return embed_texts(texts)
 
 
 def most_similar(text: str, examples: list[dict[str, Any]], k: int) -> list[tuple[dict[str, Any], float]]:

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant import UserError
-from assistant.jsonl import read_text
+from assistant import UserError, read_text
 
 TYPE_NAMES = {
     "string": {"type": "string"}, "str": {"type": "string"}, "text": {"type": "string"},

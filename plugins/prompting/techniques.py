@@ -13,12 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from assistant.cancel import Cancelled
-from assistant.events import Data, Error, Event, Notice, Progress, Text
-from assistant.plugin import Context
-from assistant.templates import PromptTemplate, TemplateError
+from assistant import Cancelled, Context, Data, Error, Event, Notice, Progress, PromptTemplate, TemplateError, Text
 
-from plugins.prompting import answers, fencing, jsonout
+from course_assistant_plugins.prompting import answers, fencing, jsonout
 
 Runner = Callable[["Run"], Iterator[Event]]
 
@@ -56,7 +53,7 @@ def generate(run: Run, messages: list[dict[str, str]], label: str, *, show: bool
     ends the reply early once it holds what the technique needs (closing the
     stream stops decoding), e.g. a complete JSON object or an 'Answer:' line.
     """
-    from assistant.llm import render_prompt, stream_chat, take_notice
+    from assistant import render_prompt, stream_chat, take_notice
 
     show = run.stream if show is None else show
     temperature = float(run.setting("temperature", 0.0) if temperature is None else temperature)
@@ -88,7 +85,7 @@ def messages_for(system: str, user: str) -> list[dict[str, str]]:
 
 def _pick_examples(run: Run, default_k: int) -> tuple[str, list[dict[str, Any]]]:
     """Fill {{ examples }} with the k pool examples most similar to the input."""
-    from plugins.prompting import fewshot
+    from course_assistant_plugins.prompting import fewshot
 
     pool = run.template.examples
     k = int(run.setting("k", default_k))
@@ -295,7 +292,7 @@ def _constrained(run: Run, messages: list[dict[str, str]], schema: dict[str, Any
         return None
     if not isinstance(run.context.llm, LlamaCppChatModel):
         return None
-    from assistant.llm import generate_json
+    from assistant import generate_json
 
     try:
         return generate_json(run.context, messages, schema, max_tokens=int(run.setting("max_tokens", 200)),
@@ -365,7 +362,7 @@ def run_json(run: Run) -> Iterator[Event]:
 
 
 def _render(messages: list[dict[str, str]]) -> str:
-    from assistant.llm import render_prompt
+    from assistant import render_prompt
 
     return render_prompt(messages)
 

@@ -14,7 +14,7 @@ from .retriever import MIN_COVERAGE
 
 
 def _make_retriever(context: Context):
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     return Retriever(context.config)
 
@@ -43,12 +43,12 @@ class RagPlugin(Plugin):
         return load_intent_examples(__name__)
 
     def run(self, request: Request, context: Context) -> Iterator[Event]:
-        from plugins.rag.commands import run
+        from course_assistant_plugins.rag.commands import run
 
         return run(request, context)
 
     def add_cli(self, subparsers: Any) -> None:
-        from plugins.rag.commands import add_cli
+        from course_assistant_plugins.rag.commands import add_cli
 
         add_cli(subparsers)
 
@@ -56,6 +56,6 @@ class RagPlugin(Plugin):
         return {"retriever": _make_retriever}
 
     def doctor(self, context: Context) -> list[dict[str, Any]]:
-        from plugins.rag.commands import doctor
+        from course_assistant_plugins.rag.commands import doctor
 
         return doctor(context)

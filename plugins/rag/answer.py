@@ -14,8 +14,7 @@ import html
 import re
 from typing import Any, Iterator
 
-from assistant.events import Data, Error, Event, Notice, Sources, Text
-from assistant.fencing import neutralise, new_tag, obeyed_injection
+from assistant import Data, Error, Event, Notice, Sources, Text, neutralise, new_tag, obeyed_injection
 
 NOT_COVERED = "Not covered by the course notes"
 MAX_SOURCE_CHARS = 1800  # per passage, when the LLM layer has no token-fitting helper
@@ -48,7 +47,7 @@ def fit_texts(hits: list[Any], context: Any, question: str, system: str, budget:
     """
     texts = [h.text if len(h.text) <= MAX_SOURCE_CHARS else h.text[:MAX_SOURCE_CHARS] + " ..." for h in hits]
     try:
-        from assistant.llm import fit_sources
+        from assistant import fit_sources
     except ImportError:  # an older LLM layer: the per-passage character cap still holds
         return texts
     return list(fit_sources(context, question, texts, budget=budget, system=system))
@@ -129,7 +128,7 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     # Start loading the language model now: on the command line it loads while retrieval runs.
     getattr(context, "llm", None)
     yield from retriever.prepare(kb, cancel=context.cancel)
-    from plugins.rag.commands import rewriter
+    from course_assistant_plugins.rag.commands import rewriter
 
     # A follow-up is resolved against the conversation before retrieval and the coverage check.
     result = retriever.search(question, k=k, kb=kb, history=history,
@@ -152,8 +151,8 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
             yield Data(_payload(question, reply, False, sources, result.kb, query=result.query))
         return
 
-    from assistant.llm import stream_events
-    from assistant.templates import get_template
+    from assistant import stream_events
+    from assistant import get_template
 
     template = get_template("rag", context.config.user_prompts_dir)
     if result.query != question:  # a follow-up: the model (and /show-prompt) sees what it was resolved to
@@ -225,7 +224,7 @@ def _fit_prompt(template: Any, all_hits: list[Any], context: Any, question: str,
     prompt is measured and the passage budget shrunk by the excess (twice at most).
     """
     try:
-        from assistant.llm import context_window, count_tokens
+        from assistant import context_window, count_tokens
         window = context_window(context) - int(context.config.get("llm.max_tokens", 512) or 512)
     except ImportError:
         count_tokens, window = None, None
@@ -263,7 +262,7 @@ def _embedder(retriever: Any):
 def cite_supported(reply: str, texts: list[str], retriever: Any) -> tuple[str, list[int]]:
     """The reply with `[n]` added after uncited sentences that passage n supports (grounding check)."""
     try:
-        from assistant.llm.grounding import add_citations
+        from assistant import add_citations
 
         return add_citations(reply, texts, embed_fn=_embedder(retriever))
     except Exception:  # noqa: BLE001 - a checker failure must not hide the answer
@@ -273,7 +272,7 @@ def cite_supported(reply: str, texts: list[str], retriever: Any) -> tuple[str, l
 def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[str]:
     """The LLM layer's grounding check (lexical, then MiniLM similarity), when it exists."""
     try:
-        from assistant.llm.grounding import mark_unsupported
+        from assistant import mark_unsupported
     except ImportError:
         return []
     try:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant.events import Data, Event, Notice, Progress, Text
+from assistant import Data, Event, Notice, Progress, Text
 
 MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 DECLINED = re.compile(r"not covered by the course notes|course notes do not cover|notes do not cover|"
@@ -37,7 +37,7 @@ DECLINED = re.compile(r"not covered by the course notes|course notes do not cove
 
 def load_answer_qa(path: str | Path) -> list[dict[str, Any]]:
     """The QA items, checked: in-scope items need "facts" (a list of lists of strings)."""
-    from plugins.rag.evaluate import QaFileError, load_qa
+    from course_assistant_plugins.rag.evaluate import QaFileError, load_qa
 
     items = load_qa(path)
     for number, item in enumerate(items, 1):
@@ -79,7 +79,7 @@ def gold_ranges(item: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def on_gold(source: dict[str, Any], item: dict[str, Any]) -> bool:
-    from plugins.rag.evaluate import same_source
+    from course_assistant_plugins.rag.evaluate import same_source
 
     if not same_source(str(source["source"]), str(item["source"])):
         return False
@@ -96,7 +96,7 @@ def declined(payload: dict[str, Any]) -> bool:
 
 def score(item: dict[str, Any], payload: dict[str, Any], embed_fn: Any = None) -> dict[str, Any]:
     """The scores of one answer (`payload` is the `ask --json` object)."""
-    from assistant.llm.grounding import check_support
+    from assistant import check_support
 
     answer = str(payload.get("answer", ""))
     row: dict[str, Any] = {"question": item["question"], "answer": answer, "declined": declined(payload)}
@@ -163,8 +163,8 @@ def wait_for_model(context: Any) -> float:
 def evaluate_answers(context: Any, retriever: Any, items: list[dict[str, Any]], k: int | None = None,
                      kb: str | None = None) -> Iterator[Event]:
     """Yields Progress (and the pipeline's warnings once) per question, then Data({"summary", "rows"})."""
-    from assistant.embeddings import encode
-    from plugins.rag.answer import answer
+    from assistant import embed_texts
+    from course_assistant_plugins.rag.answer import answer
 
     yield from retriever.prepare(kb, cancel=context.cancel)
     load_s = wait_for_model(context)
@@ -185,7 +185,7 @@ def evaluate_answers(context: Any, retriever: Any, items: list[dict[str, Any]], 
                     notices.add(event.message)
                     yield event
         total = time.perf_counter() - started
-        row = score(item, payload, embed_fn=encode)
+        row = score(item, payload, embed_fn=embed_texts)
         row["first_token_s"] = round((first or time.perf_counter()) - started, 3)
         row["total_s"] = round(total, 3)
         rows.append(row)

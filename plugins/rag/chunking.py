@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from plugins.rag.loaders import Block, Document
+from course_assistant_plugins.rag.loaders import Block, Document
 
 MAX_WORDS = 150
 MIN_WORDS = 30

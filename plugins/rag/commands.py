@@ -12,20 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from assistant.events import Data, Error, Event, Notice, Sources, Text
-from assistant.options import Bounded
-from assistant.plugin import Context, Request
+from assistant import Bounded, Context, Data, Error, Event, Notice, Request, Sources, Text
 
 ASK_FLAGS = {"k": Bounded(int, 1, 100), "kb": str, "retrieval_only": bool, "json": bool}
 INGEST_FLAGS = {"kb": str, "json": bool}
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from assistant.templates import TemplateError
-    from assistant.embeddings import EmbeddingsUnavailable
-    from plugins.rag.evaluate import QaFileError
-    from plugins.rag.kb import KbError
-    from plugins.rag.stores import StoreError
+    from assistant import TemplateError
+    from assistant import EmbeddingsUnavailable
+    from course_assistant_plugins.rag.evaluate import QaFileError
+    from course_assistant_plugins.rag.kb import KbError
+    from course_assistant_plugins.rag.stores import StoreError
 
     return (KbError, StoreError, QaFileError, EmbeddingsUnavailable, TemplateError)
 
@@ -54,7 +52,7 @@ def run(request: Request, context: Context) -> Iterator[Event]:
 
 
 def _flags(request: Request, flags: dict[str, type]) -> tuple[str, dict[str, Any]] | Error:
-    from assistant.router import parse_flags
+    from assistant import parse_flags
 
     try:
         text, options = parse_flags(request.text, flags) if request.intent is None else (request.text, {})
@@ -73,7 +71,7 @@ def _slash_ask(request: Request, context: Context) -> Iterator[Event]:
         yield from retrieval_only(question, context, opts.get("k"), opts.get("kb"), opts.get("json", False),
                                   history=request.history)
         return
-    from plugins.rag.answer import answer
+    from course_assistant_plugins.rag.answer import answer
 
     yield from answer(question, context, retriever_of(context), k=opts.get("k"), kb=opts.get("kb"),
                       as_json=opts.get("json", False), history=request.history)
@@ -135,7 +133,7 @@ def named_paths(slot: Any, text: str) -> list[str]:
 
 
 def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
-    from plugins.rag.kb import check_name
+    from course_assistant_plugins.rag.kb import check_name
 
     name = request.text.strip()
     if not name:
@@ -156,7 +154,7 @@ def rewriter(context: Context) -> Callable[[list[dict[str, str]]], str] | None:
         return None
 
     def complete(messages: list[dict[str, str]]) -> str:
-        from assistant.llm import complete as llm_complete
+        from assistant import complete as llm_complete
 
         return llm_complete(context, messages, max_tokens=60, temperature=0.0)
 
@@ -208,7 +206,7 @@ def ingest(paths: list[str], context: Context, kb: str | None, as_json: bool) ->
 
 
 def kb_list(context: Context, as_json: bool) -> Iterator[Event]:
-    from plugins.rag.kb import list_kbs
+    from course_assistant_plugins.rag.kb import list_kbs
 
     retriever = retriever_of(context)
     current = retriever.kb_name()
@@ -225,7 +223,7 @@ def kb_list(context: Context, as_json: bool) -> Iterator[Event]:
 
 
 def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
-    from plugins.rag.kb import check_name, list_kbs
+    from course_assistant_plugins.rag.kb import check_name, list_kbs
 
     check_name(name)
     retriever = retriever_of(context)
@@ -253,7 +251,7 @@ class _QuestionArgument(argparse.Action):
 
 
 def add_cli(subparsers: Any) -> None:
-    from assistant.cliutil import add_command
+    from assistant import add_command
 
     p = add_command(subparsers, "ask", "answer a question from the course notes with sources", _cli_ask,
                     description="Answer QUESTION from the course notes, citing sources. QUESTION '-' reads "
@@ -353,7 +351,7 @@ def _ask_one(question: str, history: list[dict[str, str]], options: dict[str, An
 
 def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> Iterator[Event]:
     """`ask QUESTION` or `ask -` (stdin lines), optionally continuing a saved session."""
-    from plugins.rag.inputs import InputLineError, parse_line
+    from course_assistant_plugins.rag.inputs import InputLineError, parse_line
 
     store, history = None, []
     if args.session is not None:
@@ -403,7 +401,7 @@ def _ask_turn(question: str, history: list[dict[str, str]], options: dict[str, A
 
 def _session_store(context: Context, session_id: int):
     """The session database with `session_id` in it, or an Error."""
-    from assistant.sessions import SessionStore
+    from assistant import SessionStore
 
     store = context.sessions
     if store is None:
@@ -423,7 +421,7 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from plugins.rag.inputs import InputLineError, Question, parse_line
+        from course_assistant_plugins.rag.inputs import InputLineError, Question, parse_line
 
         retriever = retriever_of(context)
         for event in retriever.prepare(args.kb, cancel=context.cancel):
@@ -500,7 +498,7 @@ def _cli_eval_answers(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from plugins.rag.answer_eval import evaluate_answers, load_answer_qa, report, subset
+        from course_assistant_plugins.rag.answer_eval import evaluate_answers, load_answer_qa, report, subset
 
         items = subset(load_answer_qa(args.qa_file), args.limit)
         items, kb = yield from eval_documents(args.qa_file, items, context, args.kb, args.documents)
@@ -522,7 +520,7 @@ def eval_documents(qa_file: str, items: list[dict[str, Any]], context: Context, 
 
     A generator (yields ingest events); returns (items with sources as the ingested paths, the kb to use).
     """
-    from plugins.rag.evaluate import document_sources, with_sources
+    from course_assistant_plugins.rag.evaluate import document_sources, with_sources
 
     sources = document_sources(qa_file, items, documents)
     if not sources:
@@ -538,7 +536,7 @@ def eval_documents(qa_file: str, items: list[dict[str, Any]], context: Context, 
 
 def eval_file(qa_file: str, context: Context, k: int, kb: str | None, documents: str | None) -> Iterator[Event]:
     """Evaluate one QA file; a set over outside documents gets its own knowledge base with them ingested."""
-    from plugins.rag.evaluate import evaluate, load_qa
+    from course_assistant_plugins.rag.evaluate import evaluate, load_qa
 
     retriever = retriever_of(context)
     items, kb = yield from eval_documents(qa_file, load_qa(qa_file), context, kb, documents)
@@ -566,8 +564,8 @@ def eval_summary(m: dict[str, Any]) -> str:
 
 
 def doctor(context: Context) -> list[dict[str, Any]]:
-    from plugins.rag.kb import list_kbs
-    from plugins.rag.stores import StoreError, store_key
+    from course_assistant_plugins.rag.kb import list_kbs
+    from course_assistant_plugins.rag.stores import StoreError, store_key
 
     try:
         key = store_key(context.config)

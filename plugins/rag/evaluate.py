@@ -27,8 +27,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
-from assistant import UserError
-from assistant.events import Data, Event, Progress
+from assistant import Data, Event, Progress, UserError
 
 
 class QaFileError(UserError):
@@ -45,8 +44,8 @@ def _ranges_ok(item: dict[str, Any]) -> bool:
 
 
 def load_qa(path: str | Path) -> list[dict[str, Any]]:
-    from assistant.jsonl import read_jsonl
-    from plugins.rag.inputs import InputLineError, check_history
+    from assistant import read_jsonl
+    from course_assistant_plugins.rag.inputs import InputLineError, check_history
 
     path = Path(path)
     items = []

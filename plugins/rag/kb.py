@@ -27,12 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant import UserError
-from assistant.cancel import Cancelled
-from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
-from assistant.events import Data, Error, Event, Notice, Progress
-from plugins.rag.chunking import VERSION as CHUNKER_VERSION  # bumped where chunking changes
-from plugins.rag.loaders import UnreadableFile, check_size
+from assistant import Cancelled, Data, Error, Event, Notice, Progress, UserError, knowledge_dir
+from assistant.config import PROJECT_ROOT
+from course_assistant_plugins.rag.chunking import VERSION as CHUNKER_VERSION  # bumped where chunking changes
+from course_assistant_plugins.rag.loaders import UnreadableFile, check_size
 
 DEFAULT_KB = "default"
 KB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$")
@@ -74,7 +72,7 @@ def display_source(path: Path) -> str:
 
 
 def default_roots(config: Any) -> list[Path]:
-    roots = [KNOWLEDGE_DIR]
+    roots = [knowledge_dir()]
     user = getattr(config, "user_knowledge_dir", None)
     if user is not None and Path(user).is_dir():
         roots.append(Path(user))
@@ -138,7 +136,7 @@ class KnowledgeBase:
     @property
     def embeddings(self):
         if self._embeddings is None:
-            from assistant.embeddings import get_embeddings
+            from assistant import get_embeddings
 
             self._embeddings = get_embeddings()
         return self._embeddings
@@ -146,7 +144,7 @@ class KnowledgeBase:
     @property
     def store(self):
         if self._store is None:
-            from plugins.rag.stores import open_store
+            from course_assistant_plugins.rag.stores import open_store
 
             self.dir.mkdir(parents=True, exist_ok=True)
             self._store = open_store(self.config, self.name, self.dir, self.embeddings)
@@ -176,7 +174,7 @@ class KnowledgeBase:
 
     # -- manifest ----------------------------------------------------------------
     def load_manifest(self) -> dict[str, Any]:
-        from plugins.rag.stores import store_key
+        from course_assistant_plugins.rag.stores import store_key
 
         key = store_key(self.config)
         fresh = {"version": MANIFEST_VERSION, "store": key, "embedding": "all-MiniLM-L6-v2",
@@ -197,7 +195,7 @@ class KnowledgeBase:
         return manifest
 
     def save_manifest(self, manifest: dict[str, Any]) -> None:
-        from assistant.atomic import atomic_write_text
+        from assistant import atomic_write_text
 
         clean = {k: v for k, v in manifest.items() if k not in ("corrupt", "store_changed")}
         atomic_write_text(self.manifest_path, json.dumps(clean, indent=1, sort_keys=True))
@@ -228,7 +226,7 @@ class KnowledgeBase:
         return not self.manifest_path.exists() or not self.load_manifest()["files"]
 
     def remove(self) -> None:
-        from assistant.filelock import LockTimeout
+        from assistant import LockTimeout
 
         lock = self.writer_lock()
         try:
@@ -267,14 +265,14 @@ class KnowledgeBase:
 
     # -- one writer at a time ---------------------------------------------------------
     def writer_lock(self):
-        from assistant.filelock import FileLock
+        from assistant import FileLock
 
         # Beside the KB folder, not in it: `remove` deletes the folder while holding the lock.
         return FileLock(kb_root(self.config) / f".{self.name}.lock", f"knowledge base '{self.name}'")
 
     def _locked(self, cancel: Any = None) -> Iterator[Event]:
         """Take the writer lock, telling the user when another process holds it; KbError after the wait."""
-        from assistant.filelock import LockTimeout
+        from assistant import LockTimeout
 
         lock = self.writer_lock()
         if not lock.try_acquire():
@@ -410,7 +408,7 @@ class KnowledgeBase:
 
     def _commit(self, pending: list, manifest: dict, report: IngestReport, started: float,
                 files_done: int, files_total: int, cancel: Any) -> Iterator[Event]:
-        from assistant.embeddings import BATCH_SIZE
+        from assistant import EMBEDDING_BATCH_SIZE
 
         self.store  # open (and load the model) before the clock used for chunks/s starts
         if report.work_started is None:
@@ -429,7 +427,7 @@ class KnowledgeBase:
             for seq, chunk in enumerate(chunks):
                 rows.append((chunk_id(key, seq), key, source, chunk.heading, chunk.start_line, chunk.end_line,
                              chunk.text, seq, chunk.indexed_text()))
-        batch = BATCH_SIZE * 4
+        batch = EMBEDDING_BATCH_SIZE * 4
         for i in range(0, len(rows), batch):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -465,7 +463,7 @@ def walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     reached twice (a link loop, or two links to it) is walked once and
     reported, so one bad link never stops the rest of the folder.
     """
-    from plugins.rag.loaders import SUPPORTED_SUFFIXES
+    from course_assistant_plugins.rag.loaders import SUPPORTED_SUFFIXES
 
     root = folder.resolve()
     files: list[Path] = []
@@ -512,8 +510,8 @@ def walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 def parse_file(path: Path, data: bytes, cancel: Any = None) -> tuple[list, list[str]]:
     """(chunks, notes): the file's chunks and one-line reports of caps it hit."""
-    from plugins.rag.chunking import chunk_document
-    from plugins.rag.loaders import UnreadableFile, load
+    from course_assistant_plugins.rag.chunking import chunk_document
+    from course_assistant_plugins.rag.loaders import UnreadableFile, load
 
     document = load(path, data, cancel)
     chunks = chunk_document(document)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from assistant.events import Error, Event, Notice, Progress, Source
+from assistant import Error, Event, Notice, Progress, Source
 
 RRF_K = 60
 DENSE_WEIGHT = 1.0
@@ -69,8 +69,8 @@ class _Lexical:
     """BM25 and the chunk table of one knowledge base generation, in memory."""
 
     def __init__(self, kb: Any):
-        from plugins.rag.bm25 import BM25, tokenize
-        from plugins.rag.chunking import indexed_text
+        from course_assistant_plugins.rag.bm25 import BM25, tokenize
+        from course_assistant_plugins.rag.chunking import indexed_text
 
         self.generation = kb.generation()
         rows = kb.all_chunks()
@@ -102,12 +102,12 @@ class Retriever:
 
     # -- knowledge bases ---------------------------------------------------------
     def kb_name(self, kb: str | None = None) -> str:
-        from plugins.rag.kb import check_name
+        from course_assistant_plugins.rag.kb import check_name
 
         return check_name(kb or str(self.config.get("rag.kb", "default") or "default"))
 
     def knowledge_base(self, name: str | None = None):
-        from plugins.rag.kb import KnowledgeBase
+        from course_assistant_plugins.rag.kb import KnowledgeBase
 
         name = self.kb_name(name)
         with self._lock:
@@ -118,14 +118,14 @@ class Retriever:
     @property
     def embeddings(self):
         if self._embeddings is None:
-            from assistant.embeddings import get_embeddings
+            from assistant import get_embeddings
 
             self._embeddings = get_embeddings()
         return self._embeddings
 
     def prepare(self, kb: str | None = None, cancel: Any = None) -> Iterator[Event]:
         """Once per process: bring the default KB up to date with the built-in notes."""
-        from plugins.rag.kb import DEFAULT_KB, default_roots
+        from course_assistant_plugins.rag.kb import DEFAULT_KB, default_roots
 
         name = self.kb_name(kb)
         if name in self._ready:
@@ -168,16 +168,16 @@ class Retriever:
         coverage check judges; `complete(messages) -> str` lets a language
         model do the rewrite, with the rules as fallback.
         """
-        from assistant.followup import resolve
+        from assistant import resolve_followup
 
         question = " ".join(str(question or "").split())
-        resolution = resolve(question, history, complete)
+        resolution = resolve_followup(question, history, complete)
         result = self._search(resolution.resolved, k, kb)
         result.question, result.query, result.followup = question, resolution.resolved, resolution.method
         return result
 
     def _search(self, question: str, k: int | None, kb: str | None) -> Retrieval:
-        from plugins.rag.bm25 import tokenize
+        from course_assistant_plugins.rag.bm25 import tokenize
 
         for _ in self.prepare(kb):
             pass

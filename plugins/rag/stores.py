@@ -213,7 +213,7 @@ class FaissStore:
     def flush(self) -> None:
         import numpy as np
 
-        from assistant.atomic import atomic_path
+        from assistant import atomic_path
 
         matrix = self._matrix()
         with atomic_path(self.path) as tmp:

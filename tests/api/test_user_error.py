@@ -48,9 +48,9 @@ def test_router_turns_user_error_into_message_and_hint(home):
 
 
 def test_existing_plugin_errors_are_user_errors():
-    from plugins.classifier.data import DataError
-    from plugins.images.data import DataError as ImageDataError
-    from plugins.rag.kb import KbError
+    from course_assistant_plugins.classifier.data import DataError
+    from course_assistant_plugins.images.data import DataError as ImageDataError
+    from course_assistant_plugins.rag.kb import KbError
 
     for cls in (DataError, ImageDataError, KbError):
         assert issubclass(cls, UserError)

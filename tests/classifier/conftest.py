@@ -19,7 +19,7 @@ def trained_intents(tmp_path_factory):
     """
     import torch
 
-    from plugins.classifier.service import builtin_data, train_and_save
+    from course_assistant_plugins.classifier.service import builtin_data, train_and_save
 
     torch.set_num_threads(2)
     home = tmp_path_factory.mktemp("intents-home")

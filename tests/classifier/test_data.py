@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from plugins.classifier.data import SENTIMENT_FILE, load_labelled, split
-from plugins.classifier.service import builtin_data
+from course_assistant_plugins.classifier.data import SENTIMENT_FILE, load_labelled, split
+from course_assistant_plugins.classifier.service import builtin_data
 
 # the intents the built-in plugins serve (each contributes its own examples)
 INTENTS = ("ask", "image_sample", "image_train", "reason", "extract_json", "classify", "ingest", "help")
@@ -101,7 +101,7 @@ def test_plugin_import_stays_light():
     import subprocess
     import sys
 
-    code = ("import sys, plugins.classifier, assistant.cli\n"
+    code = ("import sys, course_assistant_plugins.classifier, assistant.cli\n"
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'sklearn', 'numpy') if m in sys.modules]\n"
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -59,7 +59,7 @@ def test_fallback_answers_while_the_lora_model_trains(home, context, monkeypatch
     """No trained model: the first message is answered by the centroid fallback, training runs behind."""
     import threading
 
-    from plugins.classifier import service
+    from course_assistant_plugins.classifier import service
 
     release = threading.Event()
 
@@ -97,7 +97,7 @@ def test_the_chat_is_told_once_when_the_lora_model_takes_over(home, context):
 
 
 def test_retrain_when_the_shipped_data_changes(intents_home):
-    from plugins.classifier.service import is_current
+    from course_assistant_plugins.classifier.service import is_current
 
     assert is_current(intents_home, "intents")
     meta_path = intents_home / "models" / "classifiers" / "intents" / "meta.json"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from plugins.classifier.slots import extract
+from course_assistant_plugins.classifier.slots import extract
 
 
 @pytest.mark.parametrize("intent, text, expected", [

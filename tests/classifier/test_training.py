@@ -39,10 +39,10 @@ def test_intent_model_meets_the_accuracy_goal(trained_intents):
 
 
 def test_saved_adapter_and_merged_model_predict_like_the_trained_one(trained_intents):
-    from plugins.classifier import store
-    from plugins.classifier.data import split
-    from plugins.classifier.lora import predict_proba
-    from plugins.classifier.service import builtin_data
+    from course_assistant_plugins.classifier import store
+    from course_assistant_plugins.classifier.data import split
+    from course_assistant_plugins.classifier.lora import predict_proba
+    from course_assistant_plugins.classifier.service import builtin_data
 
     home, _, result = trained_intents
     texts = split(builtin_data("intents")[0]).test.texts

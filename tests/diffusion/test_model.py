@@ -21,13 +21,13 @@ def _context(home):
 
 
 def _run(action, options, context):
-    from plugins.images import run_action
+    from course_assistant_plugins.images import run_action
 
     return list(run_action(action, "diffusion", dict(options), context))
 
 
 def test_unet_shapes_and_conditioning():
-    from plugins.images.diffusion.unet import UNetConfig, build_unet
+    from course_assistant_plugins.images.diffusion.unet import UNetConfig, build_unet
 
     config = UNetConfig(base_channels=8, num_classes=10)
     net = build_unet(config)
@@ -62,7 +62,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_training_checkpoints_and_resumes(trained):
-    from plugins.images.checkpoints import checkpoint_path, read_checkpoint
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, read_checkpoint
 
     home, context, first, second = trained
     assert not [e for e in first + second if isinstance(e, Error)], [e for e in first + second if isinstance(e, Error)]
@@ -104,7 +104,7 @@ def test_sampling_yields_frames_and_images_in_unit_range(trained, tmp_path, samp
 
 @pytest.mark.slow
 def test_ddim_eta_zero_same_seed_same_images_and_generate(trained):
-    from plugins.images.diffusion import generate
+    from course_assistant_plugins.images.diffusion import generate
 
     _, context, _, _ = trained
     opts = {"sampler": "ddim", "steps": 5, "eta": 0.0, "seed": 4}
@@ -135,7 +135,7 @@ def test_bad_sampling_requests_give_one_clear_error(trained, tmp_path, options, 
 @pytest.mark.slow
 def test_labelled_subfolders_train_the_class_conditional_model(home, tmp_path):
     from tests.images.test_data import export_mnist_pngs
-    from plugins.images.checkpoints import checkpoint_path, read_checkpoint
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, read_checkpoint
 
     folder = tmp_path / "my digits"
     export_mnist_pngs(folder, per_class=12)  # sub-folders 0..9
@@ -155,9 +155,9 @@ def test_labelled_subfolders_train_the_class_conditional_model(home, tmp_path):
 
 
 def test_guidance_or_label_on_unconditional_model_is_refused():
-    from plugins.images.diffusion.model import DiffusionModel, SamplingError
-    from plugins.images.diffusion.scheduler import ScheduleConfig
-    from plugins.images.diffusion.unet import UNetConfig
+    from course_assistant_plugins.images.diffusion.model import DiffusionModel, SamplingError
+    from course_assistant_plugins.images.diffusion.scheduler import ScheduleConfig
+    from course_assistant_plugins.images.diffusion.unet import UNetConfig
 
     model = DiffusionModel(UNetConfig(base_channels=8, num_classes=0, attention=False), ScheduleConfig.rescaled(20))
     with pytest.raises(SamplingError, match="guidance needs a class-conditional model"):
@@ -170,7 +170,7 @@ def test_guidance_or_label_on_unconditional_model_is_refused():
 
 @pytest.mark.slow
 def test_cli_and_chat_draw_sevens(trained, home, run_cli):
-    from plugins.images.checkpoints import checkpoint_path
+    from course_assistant_plugins.images.checkpoints import checkpoint_path
 
     src_home, src_context, _, _ = trained
     context = _context(home)
@@ -185,7 +185,7 @@ def test_cli_and_chat_draw_sevens(trained, home, run_cli):
     code, _, stderr = run_cli("image", "sample", "diffusion", "--n", "2", "--label", "12", "--out", str(home / "x.png"))
     assert code == 1 and "outside the classes" in stderr
     # The chat: the intent router fills the slots model=diffusion, n=16, label=7.
-    from plugins.images import ImagesPlugin
+    from course_assistant_plugins.images import ImagesPlugin
 
     plugin = ImagesPlugin()
     request = Request(text="draw 16 sevens", command="image", intent="image_sample",
@@ -199,8 +199,8 @@ def test_cli_and_chat_draw_sevens(trained, home, run_cli):
 
 @pytest.mark.slow
 def test_corrupt_checkpoint_is_a_clear_error(trained, home, tmp_path, monkeypatch):
-    from plugins.images import checkpoints
-    from plugins.images.checkpoints import checkpoint_path
+    from course_assistant_plugins.images import checkpoints
+    from course_assistant_plugins.images.checkpoints import checkpoint_path
 
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "none")  # as a build without shipped models
     context = _context(home)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from plugins.images.diffusion.ddim import ddim_sample
-from plugins.images.diffusion.ddpm import ddpm_sample
-from plugins.images.diffusion.scheduler import NoiseSchedule, ScheduleConfig
+from course_assistant_plugins.images.diffusion.ddim import ddim_sample
+from course_assistant_plugins.images.diffusion.ddpm import ddpm_sample
+from course_assistant_plugins.images.diffusion.scheduler import NoiseSchedule, ScheduleConfig
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

@@ -19,7 +19,7 @@ def _context(home: Path):
 @pytest.fixture(scope="session")
 def classifier_home(tmp_path_factory) -> Path:
     """A state dir holding the evaluator's classifier, trained once (2 epochs: enough to separate digits)."""
-    from plugins.images.evaluate import train_classifier
+    from course_assistant_plugins.images.evaluate import train_classifier
 
     home = tmp_path_factory.mktemp("classifier-home")
     train_classifier(_context(home), epochs=2)
@@ -42,7 +42,7 @@ def image_context(image_home):
 def trained_home(classifier_home, tmp_path_factory) -> Path:
     """One VAE and one GAN trained for one short epoch each, shared read-only by tests."""
     from assistant.events import Error
-    from plugins.images import run_action
+    from course_assistant_plugins.images import run_action
 
     home = tmp_path_factory.mktemp("trained-home")
     shutil.copytree(classifier_home / "models", home / "models", dirs_exist_ok=True)
@@ -64,7 +64,7 @@ def trained_context(home, trained_home):
 @pytest.fixture
 def no_shipped_models(tmp_path, monkeypatch):
     """Hide the shipped default checkpoints, as in a build without them."""
-    from plugins.images import checkpoints
+    from course_assistant_plugins.images import checkpoints
 
     empty = tmp_path / "no-pretrained"
     empty.mkdir()

@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TORCH_SMOKE = r"""
 import json, numpy as np
-from plugins.images.runtime import keras_module, backend_name
+from course_assistant_plugins.images.runtime import keras_module, backend_name
 keras_module()
-from plugins.images import vae, gan
-from plugins.images.data import load_digits_data
+from course_assistant_plugins.images import vae, gan
+from course_assistant_plugins.images.data import load_digits_data
 x = load_digits_data("digits", "train").x[:32]
 out = {"backend": backend_name()}
 m = vae.compiled({"latent_dim": 4, "beta": 1.0})
@@ -53,8 +53,8 @@ def test_gan_loss_gives_each_network_only_its_own_gradient():
     import numpy as np
     import tensorflow as tf
 
-    from plugins.images import gan
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images import gan
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras_module()
     model = gan.build(8)
@@ -80,7 +80,7 @@ def test_gan_loss_gives_each_network_only_its_own_gradient():
 
 
 def test_plugin_import_stays_light():
-    code = ("import sys, plugins.images, plugins.images.models; "
+    code = ("import sys, course_assistant_plugins.images, course_assistant_plugins.images.models; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'scipy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

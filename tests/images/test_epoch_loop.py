@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from plugins.images import training
-from plugins.images.training import TrainPlan, run_epochs
+from course_assistant_plugins.images import training
+from course_assistant_plugins.images.training import TrainPlan, run_epochs
 
 
 def drive(context, plan, n_items=40, cancel_after=None):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins.images.data import load_digits_data
+from course_assistant_plugins.images.data import load_digits_data
 
 
 def test_fid_is_low_for_real_digits_and_high_for_noise(image_context):
-    from plugins.images.evaluate import evaluate_samples
+    from course_assistant_plugins.images.evaluate import evaluate_samples
 
     train = load_digits_data("mnist", "train", context=image_context)
     pick = np.random.default_rng(0).choice(len(train.x), 500, replace=False)
@@ -28,7 +28,7 @@ def test_fid_is_low_for_real_digits_and_high_for_noise(image_context):
 
 
 def test_evaluator_rejects_bad_samples(image_context):
-    from plugins.images.evaluate import evaluate_samples
+    from course_assistant_plugins.images.evaluate import evaluate_samples
 
     with pytest.raises(ValueError, match="28, 28, 1"):
         evaluate_samples(np.zeros((10, 32, 32, 1)), image_context)
@@ -41,7 +41,7 @@ def test_evaluator_rejects_bad_samples(image_context):
 def test_grids_strips_and_plots_are_pngs(tmp_path):
     from PIL import Image as PILImage
 
-    from plugins.images.display import save_grid, save_line_plot, save_scatter, save_strip
+    from course_assistant_plugins.images.display import save_grid, save_line_plot, save_scatter, save_strip
 
     x = load_digits_data("digits", "test").x
     grid = save_grid(x[:10], tmp_path / "g.png", nrow=5, scale=1)
@@ -61,15 +61,15 @@ def test_grids_strips_and_plots_are_pngs(tmp_path):
 
 
 def _tiny_model(width: int = 4):
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     return keras.Sequential([keras.Input((width,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
 
 
 def test_checkpoint_round_trip_and_safe_failures(tmp_path):
-    from plugins.images.checkpoints import CheckpointError, MissingCheckpoint, read_checkpoint, restore, save_checkpoint
-    from plugins.images.runtime import keras_module
+    from course_assistant_plugins.images.checkpoints import CheckpointError, MissingCheckpoint, read_checkpoint, restore, save_checkpoint
+    from course_assistant_plugins.images.runtime import keras_module
 
     keras = keras_module()
     model = _tiny_model()

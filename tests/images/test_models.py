@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("model", ["vae", "gan"])
 def test_trained_model_samples_and_evaluates(model, trained_context, run_cli, tmp_path):
-    from plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
 
     ckpt = read_checkpoint(checkpoint_path(trained_context, model))
     assert ckpt.config["model"] == model and ckpt.state["epoch"] == 1
@@ -39,8 +39,8 @@ def test_trained_model_samples_and_evaluates(model, trained_context, run_cli, tm
 
 def test_resume_continues_the_history(trained_context):
     from assistant.events import Collected, Notice
-    from plugins.images import run_action
-    from plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
+    from course_assistant_plugins.images import run_action
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, model_dir, read_checkpoint
 
     before = read_checkpoint(checkpoint_path(trained_context, "vae"))
     events = Collected(run_action("train", "vae", {"epochs": 2, "resume": True, "seed": 1, "quiet": True},
@@ -61,7 +61,7 @@ def test_resume_continues_the_history(trained_context):
 
 
 def test_corrupt_checkpoint_is_reported_and_left_alone(trained_context, run_cli, tmp_path):
-    from plugins.images.checkpoints import checkpoint_path
+    from course_assistant_plugins.images.checkpoints import checkpoint_path
 
     path = checkpoint_path(trained_context, "gan")
     path.write_bytes(path.read_bytes()[:1000])
@@ -96,7 +96,7 @@ def test_bad_requests_give_one_clear_line(image_home, run_cli, tmp_path, no_ship
 
 
 def test_large_n_is_generated_in_batches(trained_context, tmp_path):
-    from plugins.images.models import model_module
+    from course_assistant_plugins.images.models import model_module
 
     module = model_module("gan")
     images = module.generate(trained_context, 2500, {"seed": 0})
@@ -125,8 +125,8 @@ def test_chat_commands_and_quick_training(image_context, no_shipped_models):
 
 def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
     from assistant.events import Notice, Progress
-    from plugins.images import run_action
-    from plugins.images.checkpoints import checkpoint_path, read_checkpoint
+    from course_assistant_plugins.images import run_action
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, read_checkpoint
 
     events = []
     for event in run_action("train", "gan", {"epochs": 50, "seed": 0, "quiet": True}, image_context):
@@ -141,7 +141,7 @@ def test_cancel_stops_between_batches_and_keeps_a_checkpoint(image_context):
 def test_intents_and_slots_reach_the_models(image_context):
     from assistant.events import Collected
     from assistant.plugin import Request
-    from plugins.images import ImagesPlugin, model_from_text
+    from course_assistant_plugins.images import ImagesPlugin, model_from_text
 
     assert model_from_text("draw me some digits with the variational autoencoder") == "vae"
     assert model_from_text("train the adversarial network") == "gan"
@@ -162,7 +162,7 @@ def test_intents_and_slots_reach_the_models(image_context):
 
 def test_seed_makes_training_repeatable(image_context):
     from assistant.events import Collected
-    from plugins.images import run_action
+    from course_assistant_plugins.images import run_action
 
     def final_loss(seed: int) -> float:
         events = Collected(run_action("train", "vae", {"epochs": 1, "seed": seed, "data": "digits", "quiet": True},
@@ -176,7 +176,7 @@ def test_seed_makes_training_repeatable(image_context):
 
 
 def test_a_requested_digit_picks_the_class_conditional_model():
-    from plugins.images import default_model
+    from course_assistant_plugins.images import default_model
 
     assert default_model({"n": 16, "label": 7}) == "diffusion"  # "draw 16 sevens"
     assert default_model({"n": 16}) == "vae"

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.images.checkpoints import PRETRAINED_DIR
+from course_assistant_plugins.images.checkpoints import PRETRAINED_DIR
 
 MODELS = ("vae", "gan", "diffusion")
 pytestmark = pytest.mark.slow
 
 
 def test_checkpoints_are_shipped_small_and_match_their_manifest():
-    from plugins.images.checkpoints import read_checkpoint, shipped_checkpoint
+    from course_assistant_plugins.images.checkpoints import read_checkpoint, shipped_checkpoint
 
     manifest = json.loads((PRETRAINED_DIR / "manifest.json").read_text())
     total = 0
@@ -35,7 +35,7 @@ def test_checkpoints_are_shipped_small_and_match_their_manifest():
     assert total < 5_000_000
     # setuptools puts them in the wheel: the package-data patterns match every shipped file.
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["plugins.images"]
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["course_assistant_plugins.images"]
     for name in [f"pretrained/{m}.npz" for m in MODELS] + ["pretrained/manifest.json"]:
         assert any(fnmatch.fnmatch(name, p) for p in patterns), name
 
@@ -43,8 +43,8 @@ def test_checkpoints_are_shipped_small_and_match_their_manifest():
 def test_first_draw_16_sevens_in_a_fresh_home_uses_the_shipped_model(image_context):
     from assistant.events import Error, Image, Notice
     from assistant.plugin import Request
-    from plugins.images import ImagesPlugin, run_action
-    from plugins.images.evaluate import load_classifier
+    from course_assistant_plugins.images import ImagesPlugin, run_action
+    from course_assistant_plugins.images.evaluate import load_classifier
 
     started = time.perf_counter()
     request = Request(text="draw 16 sevens", command="image", intent="image_sample", options={"n": 16, "label": 7})
@@ -74,7 +74,7 @@ def test_shipped_vae_and_gan_sample_and_score_in_a_fresh_home(model, image_home,
 
 
 def test_own_trained_model_takes_precedence(trained_context, run_cli, tmp_path):
-    from plugins.images.checkpoints import checkpoint_path, sampling_checkpoint
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, sampling_checkpoint
 
     assert sampling_checkpoint(trained_context, "vae") == (checkpoint_path(trained_context, "vae"), False)
     code, _, stderr = run_cli("image", "sample", "vae", "--n", "4", "--out", str(tmp_path / "own.png"))
@@ -82,7 +82,7 @@ def test_own_trained_model_takes_precedence(trained_context, run_cli, tmp_path):
 
 
 def test_a_damaged_shipped_checkpoint_is_refused(image_home, run_cli, tmp_path, monkeypatch):
-    from plugins.images import checkpoints
+    from course_assistant_plugins.images import checkpoints
 
     copy = tmp_path / "pretrained"
     shutil.copytree(PRETRAINED_DIR, copy)

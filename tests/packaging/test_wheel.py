@@ -58,7 +58,7 @@ def installed(tmp_path_factory):
 
 def test_installed_copy_is_the_wheel_not_the_checkout(installed):
     python, env, work, venv = installed
-    out = run([str(python), "-c", "import assistant, plugins.rag; print(assistant.__file__); print(plugins.rag.__file__)"],
+    out = run([str(python), "-c", "import assistant, course_assistant_plugins.rag; print(assistant.__file__); print(course_assistant_plugins.rag.__file__)"],
               work, env).stdout.split()
     assert all(str(venv) in path for path in out) and not any(str(ROOT) in path for path in out)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from assistant.llm.extractive import NO_PASSAGES
-from plugins.prompting.evaluate import score
+from course_assistant_plugins.prompting.evaluate import score
 
 
 def test_eval_scores_keywords_and_answers(tmp_path, run_cli):

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.events import Collected
 from assistant.router import dispatch
-from plugins.prompting import answers, fencing, jsonout
+from course_assistant_plugins.prompting import answers, fencing, jsonout
 
 
 @pytest.mark.parametrize("reply, answer, explicit", [

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.events import Collected
 from assistant.router import dispatch
-from plugins.prompting import fewshot, jsonout
+from course_assistant_plugins.prompting import fewshot, jsonout
 from assistant.templates import get_template
 
 INJECTIONS = [

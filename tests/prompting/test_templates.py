@@ -9,7 +9,7 @@ import pytest
 from assistant.router import dispatch
 from assistant.events import Collected
 from assistant.templates import TemplateError, get_template, load_templates
-from plugins.prompting.techniques import RUNNERS
+from course_assistant_plugins.prompting.techniques import RUNNERS
 
 TECHNIQUE_TEMPLATES = {"zero-shot", "few-shot", "cot", "cot-few-shot", "self-consistency", "knowledge", "persona",
                        "delimit", "json"}

@@ -22,7 +22,7 @@ def notes_index(tmp_path_factory, embeddings):
     through the first-use path: the retriever indexes the built-in notes by itself."""
     from assistant.config import Config, resolve_home
     from assistant.events import Notice, Progress
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     home = resolve_home(tmp_path_factory.mktemp("notes-home"))
     retriever = Retriever(Config(home), embeddings)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from assistant.config import KNOWLEDGE_DIR
+from assistant import knowledge_dir
 
-NOTES_QA = KNOWLEDGE_DIR / "qa" / "notes_answer_qa.jsonl"
-COURSE_QA = KNOWLEDGE_DIR / "qa" / "course_answer_qa.jsonl"
+NOTES_QA = knowledge_dir() / "qa" / "notes_answer_qa.jsonl"
+COURSE_QA = knowledge_dir() / "qa" / "course_answer_qa.jsonl"
 
 
 def _source(start: int, end: int, text: str = "", path: str = "knowledge/vae.md") -> dict:
@@ -15,7 +15,7 @@ def _source(start: int, end: int, text: str = "", path: str = "knowledge/vae.md"
 
 
 def test_score_counts_facts_citations_and_refusals():
-    from plugins.rag.answer_eval import score, summarise
+    from course_assistant_plugins.rag.answer_eval import score, summarise
 
     item = {"question": "Why the trick?", "source": "knowledge/vae.md", "start_line": 55, "end_line": 73,
             "also": [[200, 201]], "facts": [["backprop", "gradient"], ["differentiab"], ["epsilon"]]}
@@ -40,7 +40,7 @@ def test_score_counts_facts_citations_and_refusals():
 
 
 def test_invented_sentence_lowers_faithfulness():
-    from plugins.rag.answer_eval import score
+    from course_assistant_plugins.rag.answer_eval import score
 
     item = {"question": "q", "source": "knowledge/vae.md", "start_line": 1, "end_line": 5, "facts": [["encoder"]]}
     passage = "The encoder outputs a mean and a log-variance for every latent dimension."
@@ -51,15 +51,15 @@ def test_invented_sentence_lowers_faithfulness():
 
 
 def test_qa_sets_are_well_formed_and_point_at_real_lines():
-    from plugins.rag.answer_eval import load_answer_qa
+    from course_assistant_plugins.rag.answer_eval import load_answer_qa
 
-    course = KNOWLEDGE_DIR.parent.parent / "shared" / "course" / "module9-generative-ai.md"
+    course = knowledge_dir().parent.parent / "shared" / "course" / "module9-generative-ai.md"
     for path in (NOTES_QA, COURSE_QA):
         items = load_answer_qa(path)
         inside = [i for i in items if not i.get("out_of_scope")]
         assert 25 <= len(items) <= 45 and len(items) - len(inside) >= 5
         for item in inside:
-            file = course if item["source"].endswith(course.name) else KNOWLEDGE_DIR.parent / item["source"]
+            file = course if item["source"].endswith(course.name) else knowledge_dir().parent / item["source"]
             if file.is_file():
                 assert int(item["end_line"]) <= len(file.read_text(encoding="utf-8").splitlines())
 

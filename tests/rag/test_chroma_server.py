@@ -56,7 +56,7 @@ def chroma_server(tmp_path):
 def test_ingest_and_search_through_a_chroma_server(home, tmp_path, make_context, chroma_server):
     import chromadb
 
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     write(tmp_path / "docs" / "gan.md", "# GANs\n\n## Mode collapse\n\nThe generator keeps producing the same few samples.\n")
     write(tmp_path / "docs" / "rag.md", "# RAG\n\n## Chunking\n\nSplit documents into passages that keep their headings.\n")

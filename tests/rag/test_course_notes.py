@@ -7,10 +7,11 @@ import re
 
 import pytest
 
-from assistant.config import KNOWLEDGE_DIR, PROJECT_ROOT
+from assistant.config import PROJECT_ROOT
+from assistant import knowledge_dir
 from assistant.events import Collected, Notice
 
-QA = KNOWLEDGE_DIR / "qa" / "retrieval_qa.jsonl"
+QA = knowledge_dir() / "qa" / "retrieval_qa.jsonl"
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.rag.chunking import chunk_document
-from plugins.rag.loaders import UnreadableFile, load
+from course_assistant_plugins.rag.chunking import chunk_document
+from course_assistant_plugins.rag.loaders import UnreadableFile, load
 
 from .conftest import write
 from .helpers import encrypted_pdf, make_pdf
@@ -98,7 +98,7 @@ def test_pdf_lines_are_pages(tmp_path):
     ("empty.md", b"   \n\n", None),
 ])
 def test_unreadable_files_raise_one_clear_reason(tmp_path, name, data, reason):
-    from plugins.rag.kb import parse_file
+    from course_assistant_plugins.rag.kb import parse_file
 
     path = tmp_path / name
     path.write_bytes(encrypted_pdf() if data is None else data)

@@ -117,7 +117,7 @@ def test_ask_session_continues_a_saved_conversation(notes_home, run_cli):
 
 
 def test_answer_json_shows_the_resolved_query(notes_home, make_context):
-    from plugins.rag.answer import answer
+    from course_assistant_plugins.rag.answer import answer
 
     context = make_context(notes_home, **{"llm.backend": "extractive"})
     history = [{"role": "user", "content": "What is mode collapse in a GAN?"}]

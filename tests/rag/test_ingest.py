@@ -18,7 +18,7 @@ DIFF = "# Diffusion\n\n## Forward process\n\nNoise is added step by step until t
 
 def _kb(home, embeddings, name="course", **settings):
     from assistant.config import Config, resolve_home
-    from plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.kb import KnowledgeBase
 
     config = Config(resolve_home(home))
     for key, value in settings.items():
@@ -33,7 +33,7 @@ def _ingest(kb, paths, cancel=None):
 
 @pytest.mark.parametrize("store", ["chroma", "faiss"])
 def test_incremental_skip_change_delete(home, tmp_path, embeddings, store):
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     docs = tmp_path / "docs"
     write(docs / "gan.md", GAN)
@@ -100,7 +100,7 @@ def test_interrupted_ingest_is_completed_by_the_next_run(home, tmp_path, embeddi
     for i in range(6):
         write(docs / f"note{i}.md", f"# Note {i}\n\n" + f"Topic {i} paragraph about sampling and noise.\n\n" * 3)
     kb = _kb(home, embeddings, name="crash")
-    import plugins.rag.kb as kbmod
+    import course_assistant_plugins.rag.kb as kbmod
 
     cancel = CancelToken()
     old = kbmod.COMMIT_CHUNKS

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from plugins.rag.answer import CitationFilter, clean_citations, fence
-from plugins.rag.bm25 import BM25, tokenize
+from course_assistant_plugins.rag.answer import CitationFilter, clean_citations, fence
+from course_assistant_plugins.rag.bm25 import BM25, tokenize
 
 
 def test_sparse_bm25_matches_rank_bm25():
@@ -36,7 +36,7 @@ def test_citation_filter_streams_and_drops_unknown_markers():
 
 def test_fence_matches_the_extractive_backend_and_escapes():
     from assistant.llm.extractive import FENCE
-    from plugins.rag.retriever import Hit
+    from course_assistant_plugins.rag.retriever import Hit
 
     hit = Hit("knowledge/vae.md", 'VAEs > "The" loss', 3, 9, 0.1, "Body </source> text\nline two")
     fenced = fence(2, hit)
@@ -46,7 +46,7 @@ def test_fence_matches_the_extractive_backend_and_escapes():
 
 
 def test_qa_file_errors_name_the_line(tmp_path):
-    from plugins.rag.evaluate import QaFileError, load_qa
+    from course_assistant_plugins.rag.evaluate import QaFileError, load_qa
 
     path = tmp_path / "qa.jsonl"
     path.write_text(json.dumps({"question": "ok?", "out_of_scope": True}) + "\n{not json}\n")
@@ -61,7 +61,7 @@ def test_plugin_module_stays_light():
     import subprocess
     import sys
 
-    code = ("import sys, assistant.cli, plugins.rag; heavy = [m for m in ('torch', 'chromadb', 'faiss', "
+    code = ("import sys, assistant.cli, course_assistant_plugins.rag; heavy = [m for m in ('torch', 'chromadb', 'faiss', "
             "'transformers', 'sentence_transformers', 'langchain_chroma') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -91,7 +91,7 @@ def check_index(home: Path, kb: str, files: list[Path]) -> None:
     import json
 
     from assistant.config import Config, resolve_home
-    from plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.kb import KnowledgeBase
 
     base = KnowledgeBase(Config(resolve_home(home)), kb)
     manifest = json.loads(base.manifest_path.read_text())["files"]

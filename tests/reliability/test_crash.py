@@ -122,7 +122,7 @@ def test_kill_9_during_training_then_the_same_command_completes_the_checkpoint(t
     proc = run_cli_process(home, *command)
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    from plugins.images.checkpoints import read_checkpoint
+    from course_assistant_plugins.images.checkpoints import read_checkpoint
 
     state = read_checkpoint(ckpt).state
     assert state.get("epoch") == 6, state

@@ -16,7 +16,7 @@ NOTE = "# Notes\n\nThe discriminator scores images as real or fake during advers
 
 def _kb(home, embeddings, name="hostile"):
     from assistant.config import Config, resolve_home
-    from plugins.rag.kb import KnowledgeBase
+    from course_assistant_plugins.rag.kb import KnowledgeBase
 
     return KnowledgeBase(Config(resolve_home(home)), name, embeddings)
 
@@ -51,7 +51,7 @@ def test_links_out_of_the_folder_are_reported_not_followed_and_loops_do_not_stop
 
 
 def test_pdf_bomb_is_capped_with_a_one_line_report(tmp_path, monkeypatch):
-    from plugins.rag import loaders
+    from course_assistant_plugins.rag import loaders
 
     monkeypatch.setattr(loaders, "MAX_CHARS", 30_000)
     bomb = tmp_path / "bomb.pdf"
@@ -68,7 +68,7 @@ def test_pdf_bomb_is_capped_with_a_one_line_report(tmp_path, monkeypatch):
 
 
 def test_cancel_is_checked_per_page(tmp_path):
-    from plugins.rag import loaders
+    from course_assistant_plugins.rag import loaders
 
     class CancelAfter:
         def __init__(self, pages: int):
@@ -88,7 +88,7 @@ def test_cancel_is_checked_per_page(tmp_path):
 
 
 def test_size_is_checked_by_stat_before_reading(home, tmp_path, embeddings, monkeypatch):
-    from plugins.rag import loaders
+    from course_assistant_plugins.rag import loaders
 
     monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 1000)
     folder = tmp_path / "big"

@@ -38,7 +38,7 @@ def test_two_processes_ingesting_into_one_kb_lose_nothing(home, tmp_path, embedd
     for p, (out, err) in zip(runs, outputs):
         assert p.returncode == 0, err
     from assistant.config import Config, resolve_home
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     retriever = Retriever(Config(resolve_home(home)), embeddings)
     kb = retriever.knowledge_base("shared")
@@ -53,7 +53,7 @@ def test_two_processes_ingesting_into_one_kb_lose_nothing(home, tmp_path, embedd
 
 def test_a_second_writer_waits_with_a_message_or_fails_clearly(home, tmp_path, embeddings, monkeypatch):
     from assistant.config import Config, resolve_home
-    from plugins.rag import kb as kbmod
+    from course_assistant_plugins.rag import kb as kbmod
 
     config = Config(resolve_home(home))
     folder = _folders(tmp_path)["a"]
@@ -82,7 +82,7 @@ def test_a_second_writer_waits_with_a_message_or_fails_clearly(home, tmp_path, e
 def test_a_long_lived_faiss_reader_sees_what_another_process_wrote(home, tmp_path, embeddings):
     (home / "config.toml").write_text('[vector_store]\nkind = "faiss"\n', encoding="utf-8")
     from assistant.config import Config, resolve_home
-    from plugins.rag.retriever import Retriever
+    from course_assistant_plugins.rag.retriever import Retriever
 
     folders = _folders(tmp_path)
     chat = Retriever(Config(resolve_home(home)), embeddings)

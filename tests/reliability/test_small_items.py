@@ -45,8 +45,8 @@ def test_slash_options_are_bounded_with_the_range_in_the_error(context, line):
 
 
 def test_a_user_classifier_cannot_take_a_built_in_name(context, tmp_path):
-    from plugins.classifier import train_classifier
-    from plugins.classifier.store import ClassifierError, model_dir
+    from course_assistant_plugins.classifier import train_classifier
+    from course_assistant_plugins.classifier.store import ClassifierError, model_dir
 
     data = tmp_path / "mine.csv"
     data.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
@@ -57,7 +57,7 @@ def test_a_user_classifier_cannot_take_a_built_in_name(context, tmp_path):
 
 
 def test_csv_rows_are_not_split_on_unicode_line_separators(tmp_path):
-    from plugins.classifier.data import load_labelled
+    from course_assistant_plugins.classifier.data import load_labelled
 
     data = tmp_path / "reviews.csv"
     rows = ["first line\u2028same review,pos", "with a next-line\x85char,neg", "\"quoted\nnewline\",pos",

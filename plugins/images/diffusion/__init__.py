@@ -13,18 +13,18 @@ from typing import Any, Iterator
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Any]:
-    from plugins.images.diffusion.training import train as _train
+    from course_assistant_plugins.images.diffusion.training import train as _train
 
     return _train(context, options)
 
 
 def sample(context: Any, options: dict[str, Any]) -> Iterator[Any]:
-    from plugins.images.diffusion.api import sample as _sample
+    from course_assistant_plugins.images.diffusion.api import sample as _sample
 
     return _sample(context, options)
 
 
 def generate(context: Any, n: int, options: dict[str, Any]) -> Any:
-    from plugins.images.diffusion.api import generate as _generate
+    from course_assistant_plugins.images.diffusion.api import generate as _generate
 
     return _generate(context, n, options)

@@ -8,8 +8,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from assistant.events import Event, Image, Notice, Progress
-from plugins.images.diffusion.model import DiffusionModel, to_unit
+from assistant import Event, Image, Notice, Progress
+from course_assistant_plugins.images.diffusion.model import DiffusionModel, to_unit
 
 MODEL = "diffusion"
 STRIP_FRAMES = 8  # snapshots of the chain shown while denoising
@@ -24,7 +24,7 @@ _loaded: dict[tuple, DiffusionModel] = {}
 def load_model(context: Any) -> DiffusionModel:
     """The trained model (EMA weights), cached while its checkpoint file is unchanged;
     the user's own checkpoint, else the shipped one."""
-    from plugins.images.checkpoints import sampling_checkpoint
+    from course_assistant_plugins.images.checkpoints import sampling_checkpoint
 
     path, _ = sampling_checkpoint(context, MODEL)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
@@ -46,8 +46,8 @@ def strip_path(out: Path) -> Path:
 
 def sample(context: Any, options: dict[str, Any]) -> Iterator[Event]:
     """Draw n samples; the denoising strip is re-saved and shown as the chain runs."""
-    from plugins.images.display import save_grid
-    from plugins.images.sampling import check_outputs, write_samples
+    from course_assistant_plugins.images.display import save_grid
+    from course_assistant_plugins.images.sampling import check_outputs, write_samples
 
     out, _ = check_outputs(options)
     n = int(options.get("n", 16))
@@ -81,7 +81,7 @@ def sample(context: Any, options: dict[str, Any]) -> Iterator[Event]:
 
 def generate(context: Any, n: int, options: dict[str, Any]) -> np.ndarray:
     """n samples (n, 28, 28, 1) in [0, 1] for the evaluator; checks cancel between steps."""
-    from plugins.images.sampling import generate_in_batches
+    from course_assistant_plugins.images.sampling import generate_in_batches
 
     model = load_model(context)
     args = _sampler_args(options)

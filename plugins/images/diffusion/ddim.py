@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from plugins.images.diffusion.ddpm import EpsFn, SamplerStep
-from plugins.images.diffusion.scheduler import NoiseSchedule
+from course_assistant_plugins.images.diffusion.ddpm import EpsFn, SamplerStep
+from course_assistant_plugins.images.diffusion.scheduler import NoiseSchedule
 
 
 def ddim_sample(schedule: NoiseSchedule, eps_fn: EpsFn, shape: tuple[int, ...], rng: np.random.Generator,

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from plugins.images.diffusion.scheduler import NoiseSchedule
+from course_assistant_plugins.images.diffusion.scheduler import NoiseSchedule
 
 EpsFn = Callable[[np.ndarray, int], np.ndarray]
 

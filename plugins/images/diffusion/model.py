@@ -7,10 +7,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from plugins.images.diffusion.ddim import ddim_sample
-from plugins.images.diffusion.ddpm import SamplerStep, ddpm_sample
-from plugins.images.diffusion.scheduler import NoiseSchedule, ScheduleConfig
-from plugins.images.diffusion.unet import UNetConfig, build_unet
+from course_assistant_plugins.images.diffusion.ddim import ddim_sample
+from course_assistant_plugins.images.diffusion.ddpm import SamplerStep, ddpm_sample
+from course_assistant_plugins.images.diffusion.scheduler import NoiseSchedule, ScheduleConfig
+from course_assistant_plugins.images.diffusion.unet import UNetConfig, build_unet
 
 from assistant import UserError
 
@@ -39,7 +39,7 @@ class DiffusionModel:
     @classmethod
     def load(cls, path: Path) -> "DiffusionModel":
         """The EMA network of a checkpoint (weights only; the architecture comes from its JSON config)."""
-        from plugins.images.checkpoints import CheckpointError, read_checkpoint, restore
+        from course_assistant_plugins.images.checkpoints import CheckpointError, read_checkpoint, restore
 
         checkpoint = read_checkpoint(path)
         cfg = checkpoint.config

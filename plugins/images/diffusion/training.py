@@ -4,7 +4,7 @@ Each step draws t ~ U{0..T-1} and eps ~ N(0, I), builds x_t in closed form
 (numpy, through the schedule) and fits the U-Net to predict eps (MSE). Labels
 are replaced by the null class with probability `label_dropout`, so one network
 learns both eps(x_t, t, y) and eps(x_t, t), which classifier-free guidance
-combines when sampling. The shared image epoch loop (plugins.images.training)
+combines when sampling. The shared image epoch loop (course_assistant_plugins.images.training)
 handles budget, cancel, progress and the atomic per-epoch checkpoints.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from assistant.events import Data, Event, Image, Notice
-from plugins.images.diffusion.scheduler import SCHEDULE_KINDS, NoiseSchedule, ScheduleConfig
-from plugins.images.diffusion.unet import UNetConfig, build_unet
-from plugins.images.runtime import keras_module
+from assistant import Data, Event, Image, Notice
+from course_assistant_plugins.images.diffusion.scheduler import SCHEDULE_KINDS, NoiseSchedule, ScheduleConfig
+from course_assistant_plugins.images.diffusion.unet import UNetConfig, build_unet
+from course_assistant_plugins.images.runtime import keras_module
 
 MODEL = "diffusion"
 DEFAULT_EPOCHS = 10
@@ -74,7 +74,7 @@ class Trainer:
         return float(np.asarray(loss).reshape(-1)[0])
 
     def save(self, path, state: dict[str, Any]) -> None:
-        from plugins.images.checkpoints import save_checkpoint
+        from course_assistant_plugins.images.checkpoints import save_checkpoint
 
         self.ema_net.set_weights(self.ema)
         save_checkpoint(path, {"net": self.net, "ema": self.ema_net}, self.config(),
@@ -82,7 +82,7 @@ class Trainer:
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> "Trainer":
-        from plugins.images.checkpoints import CheckpointError, restore
+        from course_assistant_plugins.images.checkpoints import CheckpointError, restore
 
         cfg = checkpoint.config
         if cfg.get("model") != MODEL:
@@ -115,9 +115,9 @@ def new_trainer(options: dict[str, Any], conditional: bool) -> Trainer:
 
 
 def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
-    from plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, model_dir, read_checkpoint
-    from plugins.images.runtime import seed_everything
-    from plugins.images.training import load_training_data, plan_from_options, run_epochs, update_history
+    from course_assistant_plugins.images.checkpoints import MissingCheckpoint, checkpoint_path, model_dir, read_checkpoint
+    from course_assistant_plugins.images.runtime import seed_everything
+    from course_assistant_plugins.images.training import load_training_data, plan_from_options, run_epochs, update_history
 
     trained_on: dict[str, Any] = {}
     data = yield from load_training_data(context, MODEL, trained_on, options)
@@ -161,7 +161,7 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
                              {"steps_done": trainer.steps_done, "data": data.source})
     losses = history.get("losses", {}).get("loss", [])
     if len(losses) > 1:
-        from plugins.images.display import save_line_plot
+        from course_assistant_plugins.images.display import save_line_plot
 
         plot = save_line_plot({"noise MSE": losses}, model_dir(context, MODEL) / "loss.png", "diffusion training loss")
         yield Image(str(plot), "diffusion training loss per epoch")

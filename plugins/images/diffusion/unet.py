@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from plugins.images.runtime import keras_module
+from course_assistant_plugins.images.runtime import keras_module
 
 
 @dataclass(frozen=True)
