@@ -28,21 +28,6 @@ from assistant.errors import UserError
 APP_NAME = "course-assistant"
 
 
-def __getattr__(name: str) -> Path:
-    """Deprecated names of the shipped data folders, for code not yet moved to the public API (phase 2
-    removes them): KNOWLEDGE_DIR -> knowledge_dir(), PROMPTS_DIR -> prompts_dir(), PROJECT_ROOT -> the
-    folder holding knowledge/ (the checkout, or assistant/_data in an installed wheel)."""
-    from assistant import resources
-
-    if name == "KNOWLEDGE_DIR":
-        return resources.knowledge_dir()
-    if name == "PROMPTS_DIR":
-        return resources.prompts_dir()
-    if name == "PROJECT_ROOT":
-        return resources.knowledge_dir().parent
-    raise AttributeError(f"module 'assistant.config' has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Setting:
     """One config key: its default, its type (that of the default unless given) and one line of help."""

@@ -13,7 +13,6 @@ from typing import Any, Iterator
 from assistant.cancel import Cancelled
 from assistant.errors import UserError, first_line
 from assistant.events import Error, Event, Notice
-from assistant.options import parse_flags  # noqa: F401 - old home of parse_flags, kept for plugins
 from assistant.plugin import Context, Plugin, Request
 
 MAX_INPUT_CHARS = 200_000

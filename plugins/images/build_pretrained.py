@@ -47,11 +47,13 @@ def command_line(model: str, options: dict[str, Any]) -> str:
 
 
 def _context(home: Path):
-    from assistant import Config, resolve_home
-    from assistant import Context
-    from assistant.registry import Registry
+    """A context for the images plugin alone (its config keys declared), not the whole registry."""
+    from assistant import Config, Context, resolve_home
+    from course_assistant_plugins.images import ImagesPlugin
 
-    return Context(Config(resolve_home(home)), Registry.load())
+    config = Config(resolve_home(home))
+    config.declare(ImagesPlugin.settings)
+    return Context(config)
 
 
 def _run(action: str, model: str, options: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -180,43 +180,22 @@ def run_self_consistency(run: Run) -> Iterator[Event]:
 
 def batched_samples(run: Run, messages: list[dict[str, str]], n: int, temperature: float,
                     max_tokens: int) -> list[str] | None:
-    """n sampled replies from one batched `generate` call on the local transformers
-    backend (5 paths cost about 1.5 single replies on a CPU); None when the backend
-    is another kind, so the caller samples one call at a time."""
-    llm = run.context.llm
-    if n < 2 or not (hasattr(llm, "load") and hasattr(llm, "_encode") and hasattr(llm, "last_prompt")):
+    """n sampled replies from one batched call (the local transformers backends: 5 paths cost about
+    1.5 single replies on a CPU); None when the backend cannot, so the caller samples one call at a time."""
+    if n < 2:
         return None
+    from assistant import sample_replies
+
     try:
-        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-
-        from assistant.llm.hf_local import _import_transformers
-
-        loaded = llm.load.wait(run.context.cancel)
-        torch, transformers = _import_transformers()
-        kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
-        ids = llm._encode(loaded, [kinds[m["role"]](content=m["content"]) for m in messages], max_tokens)
-        cancel = run.context.cancel
-
-        class StopOnCancel(transformers.StoppingCriteria):
-            def __call__(self, input_ids, scores, **kw):
-                return bool(cancel.cancelled)
-
-        with loaded.generate_lock, torch.inference_mode():
-            out = loaded.model.generate(
-                **ids, do_sample=True, temperature=temperature, top_p=0.9, max_new_tokens=max_tokens,
-                num_return_sequences=n, repetition_penalty=getattr(llm, "repetition_penalty", 1.0),
-                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
-                stopping_criteria=transformers.StoppingCriteriaList([StopOnCancel()]))
-        prompt_len = ids["input_ids"].shape[1]
-        replies = loaded.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        replies = sample_replies(run.context, messages, n, temperature, max_tokens)
     except Cancelled:
         raise
     except Exception:  # noqa: BLE001 - any mismatch with the backend: sample one by one instead
         return None
-    if cancel.cancelled:
-        raise Cancelled()
+    if replies is None:
+        return None
     run.steps.append(f"### {run.template.name}: {n} paths sampled in one batch (temperature {temperature:g}, "
-                     f"max_tokens {max_tokens})\n{llm.last_prompt}")
+                     f"max_tokens {max_tokens})\n{run.context.state.get('last_prompt', '')}")
     run.context.state["last_prompt"] = "\n\n".join(run.steps)
     return replies
 
@@ -286,13 +265,10 @@ def resolve_schema(run: Run) -> dict[str, Any]:
 
 def _constrained(run: Run, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
     """Grammar-constrained JSON when the backend really constrains decoding (llama.cpp); else None."""
-    try:
-        from assistant.llm.llamacpp import LlamaCppChatModel
-    except ImportError:
+    from assistant import constrains_json, generate_json
+
+    if not constrains_json(run.context):
         return None
-    if not isinstance(run.context.llm, LlamaCppChatModel):
-        return None
-    from assistant import generate_json
 
     try:
         return generate_json(run.context, messages, schema, max_tokens=int(run.setting("max_tokens", 200)),

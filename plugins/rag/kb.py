@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from assistant import Cancelled, Data, Error, Event, Notice, Progress, UserError, knowledge_dir
-from assistant.config import PROJECT_ROOT
+from assistant import Cancelled, Data, Error, Event, Notice, Progress, UserError, display_path, knowledge_dir
 from course_assistant_plugins.rag.chunking import VERSION as CHUNKER_VERSION  # bumped where chunking changes
 from course_assistant_plugins.rag.loaders import UnreadableFile, check_size
 
@@ -65,10 +64,7 @@ def list_kbs(config: Any) -> list[str]:
 
 def display_source(path: Path) -> str:
     """Files of the project (the built-in notes) show relative paths; others absolute."""
-    try:
-        return path.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        return str(path)
+    return display_path(path)
 
 
 def default_roots(config: Any) -> list[Path]:

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from assistant.config import PROJECT_ROOT
 from assistant import knowledge_dir
 from assistant.events import Collected, Notice
 
@@ -38,7 +37,7 @@ def test_retrieve_json_one_line_per_input_line_with_true_line_ranges(notes_home,
     assert bread["hits"]  # the closest passages are still shown
     for hit in first["hits"]:
         assert set(hit) >= {"source", "heading", "start_line", "end_line", "score", "text"}
-        file_lines = (PROJECT_ROOT / hit["source"]).read_text(encoding="utf-8").split("\n")
+        file_lines = (knowledge_dir().parent / hit["source"]).read_text(encoding="utf-8").split("\n")
         assert hit["text"] == "\n".join(file_lines[hit["start_line"] - 1:hit["end_line"]]).strip("\n")
         assert " > " in hit["heading"]
     assert any(h["source"] == "knowledge/vae.md" for h in first["hits"])

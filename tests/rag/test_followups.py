@@ -133,10 +133,11 @@ COURSE_QA = "knowledge/qa/course_retrieval_qa.jsonl"
 @pytest.mark.slow
 def test_eval_on_the_course_text_ingests_it_and_scores_follow_ups(notes_home, run_cli):
     """Both QA sets in one run; the course set's source resolves relative to the QA file and is ingested."""
-    from assistant.config import PROJECT_ROOT
+    from assistant import knowledge_dir
 
-    course = PROJECT_ROOT / COURSE_QA
-    code, out, err = run_cli("eval", "retrieval", str(PROJECT_ROOT / "knowledge/qa/retrieval_qa.jsonl"), str(course),
+    shipped = knowledge_dir().parent  # the folder holding knowledge/ (checkout or installed copy)
+    course = shipped / COURSE_QA
+    code, out, err = run_cli("eval", "retrieval", str(shipped / "knowledge/qa/retrieval_qa.jsonl"), str(course),
                              "--json")
     assert code == 0, err
     notes, text = json.loads(out.strip().splitlines()[-1])["sets"]
