@@ -13,7 +13,7 @@ export ANONYMIZED_TELEMETRY ?= False
 # The test suite shares CI's cores with other jobs: OpenMP threads must not spin there.
 test test-fast: export OMP_WAIT_POLICY ?= PASSIVE
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch first: a bare `torch` would pull a multi-GB CUDA build.

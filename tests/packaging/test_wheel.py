@@ -47,8 +47,10 @@ def installed(tmp_path_factory):
     python = venv / "bin" / "python"
     site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp, env)
                 .stdout.strip())
-    # the project environment's packages (dependencies only: its editable finder is not run)
-    (site / "project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the project environment's packages (dependencies only: no editable finder is run, as .pth lines
+    # only add folders); every site-packages folder on the path, for a venv layered over another
+    deps = [sysconfig.get_paths()["purelib"]] + [p for p in sys.path if p.endswith("site-packages")]
+    (site / "project-deps.pth").write_text("".join(f"{p}\n" for p in dict.fromkeys(deps)))
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
         tmp, env)
     work = tmp / "elsewhere"
@@ -58,9 +60,12 @@ def installed(tmp_path_factory):
 
 def test_installed_copy_is_the_wheel_not_the_checkout(installed):
     python, env, work, venv = installed
-    out = run([str(python), "-c", "import assistant, course_assistant_plugins.rag; print(assistant.__file__); print(course_assistant_plugins.rag.__file__)"],
-              work, env).stdout.split()
-    assert all(str(venv) in path for path in out) and not any(str(ROOT) in path for path in out)
+    code = ("import importlib.util, assistant, course_assistant_plugins.rag as rag;"
+            "print(assistant.__file__); print(rag.__file__);"
+            "print(importlib.util.find_spec('plugins') is None)")
+    *paths, no_plugins = run([str(python), "-c", code], work, env).stdout.split()
+    assert all(str(venv) in path for path in paths) and not any(str(ROOT) in path for path in paths)
+    assert no_plugins == "True"  # the installed name belongs to this project; no top-level `plugins`
 
 
 def test_doctor_json_from_the_installed_copy(installed):
