@@ -101,6 +101,11 @@ def _build(context: Any, name: str):
     from assistant.llm.backends import backend_names, backends
 
     backend = backends().get(name)
+    if backend is None and not backends():
+        from assistant.errors import UserError
+
+        raise UserError("no LLM backend is registered (the entry-point group assistant.llm_backends is empty)",
+                        "reinstall course-assistant: pip install -e . or make install")
     if backend is None:
         raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(backend_names())}")
     return backend.build(context)

@@ -146,7 +146,8 @@ def quantize_cached(model: Any, folder: Path) -> None:
         try:
             from safetensors.torch import load_file
 
-            saved = load_file(str(cache))
+            # Copies, not views of the mapped file: the int8 matmul kernel crashed on mapped storage.
+            saved = {key: value.clone() for key, value in load_file(str(cache)).items()}
         except Exception:  # noqa: BLE001 - a damaged copy is rebuilt below
             saved = None
     quantize_weights_int8(model, saved)

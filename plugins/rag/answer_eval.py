@@ -62,7 +62,8 @@ def subset(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 
 
 def _normal(text: str) -> str:
-    return " ".join(text.replace("**", "").replace("`", "").lower().split())
+    """Lower case, single spaces, no Markdown emphasis or code marks, LaTeX's `{,}` thousands separator as `,`."""
+    return " ".join(text.replace("**", "").replace("`", "").replace("{,}", ",").lower().split())
 
 
 def facts_found(answer: str, facts: list[list[str]]) -> list[bool]:
