@@ -56,6 +56,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "mark_unsupported": ("assistant.llm.grounding", "mark_unsupported"),
     "check_support": ("assistant.llm.grounding", "check_support"),
     "add_citations": ("assistant.llm.grounding", "add_citations"),
+    "split_sentences": ("assistant.llm.grounding", "split_sentences"),
     # sentence embeddings (all-MiniLM-L6-v2)
     "get_embeddings": ("assistant.embeddings", "get_embeddings"),
     "embed_texts": ("assistant.embeddings", "encode"),
@@ -99,7 +100,7 @@ if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
     from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
     from assistant.filelock import FileLock, LockTimeout
     from assistant.followup import resolve as resolve_followup
-    from assistant.llm.grounding import add_citations, check_support, mark_unsupported
+    from assistant.llm.grounding import add_citations, check_support, mark_unsupported, split_sentences
     from assistant.sessions import SessionStore
 
 
@@ -146,7 +147,7 @@ __all__ = [
     "LLMBackend",
     "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
     "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported", "check_support",
-    "add_citations",
+    "add_citations", "split_sentences",
     # lazy: sentence embeddings
     "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]
