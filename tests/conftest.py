@@ -12,7 +12,23 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import importlib.util  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session):
+    """The built-in plugins under test must be this checkout's: plugins/ is importable only under its
+    installed name, course_assistant_plugins, and an editable install of another checkout maps that
+    name to its own folder (PYTHONPATH does not change that)."""
+    spec = importlib.util.find_spec("course_assistant_plugins")
+    where = Path(spec.submodule_search_locations[0]).resolve() if spec and spec.submodule_search_locations else None
+    if where != ROOT / "plugins":
+        pytest.exit(f"course_assistant_plugins comes from {where or 'nowhere'}, not {ROOT / 'plugins'}: "
+                    f"install this checkout (pip install --no-deps -e {ROOT})", returncode=4)
 
 
 @pytest.fixture
