@@ -40,7 +40,7 @@ def test_the_example_imports_only_the_public_api():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """(python, env, home): a fresh venv that sees the assistant and its dependencies, with the example
+    """(python, env, home): a fresh venv with this checkout (editable) and its dependencies, and the example
     pip-installed (not editable) from a copy of its folder."""
     tmp = tmp_path_factory.mktemp("flashcards")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ASSISTANT_HOME", "VIRTUAL_ENV")}
@@ -48,8 +48,12 @@ def installed(tmp_path_factory):
     run([sys.executable, "-m", "venv", "--without-pip", venv], tmp, env)
     python = venv / "bin" / "python"
     site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp, env).stdout.strip())
-    # the assistant from this checkout, and the project environment's packages
-    (site / "project.pth").write_text(f"{ROOT}\n{sysconfig.get_paths()['purelib']}\n")
+    # the project environment's packages (every site-packages folder on the path, for a venv layered
+    # over another), and this checkout installed editable: its plugins/ imports as course_assistant_plugins
+    deps = [sysconfig.get_paths()["purelib"]] + [p for p in sys.path if p.endswith("site-packages")]
+    (site / "project.pth").write_text("".join(f"{p}\n" for p in dict.fromkeys(deps)))
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "-q", "-e", ROOT], tmp, env)
     source = tmp / "flashcards"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-build-isolation", "--no-index",
