@@ -55,6 +55,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "fit_sources": ("assistant.llm", "fit_sources"),
     "mark_unsupported": ("assistant.llm.grounding", "mark_unsupported"),
     "check_support": ("assistant.llm.grounding", "check_support"),
+    "add_citations": ("assistant.llm.grounding", "add_citations"),
     # sentence embeddings (all-MiniLM-L6-v2)
     "get_embeddings": ("assistant.embeddings", "get_embeddings"),
     "embed_texts": ("assistant.embeddings", "encode"),
@@ -98,7 +99,7 @@ if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
     from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
     from assistant.filelock import FileLock, LockTimeout
     from assistant.followup import resolve as resolve_followup
-    from assistant.llm.grounding import check_support, mark_unsupported
+    from assistant.llm.grounding import add_citations, check_support, mark_unsupported
     from assistant.sessions import SessionStore
 
 
@@ -145,6 +146,7 @@ __all__ = [
     "LLMBackend",
     "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
     "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported", "check_support",
+    "add_citations",
     # lazy: sentence embeddings
     "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]

@@ -30,6 +30,9 @@ def test_score_counts_facts_citations_and_refusals():
 
     refused = score(item, {"answer": "Not covered by the course notes.", "covered": True, "sources": []})
     assert refused["declined"] and refused["facts"] == 0.0 and refused["faithfulness"] is None
+    late = score(item, {"answer": "Sampling is not differentiable, so gradients stop [1]. Not covered by the course "
+                                  "notes.", "covered": True, "sources": payload["sources"]})
+    assert not late["declined"] and late["facts"] == round(2 / 3, 4)  # an answer that ends with a refusal
     oos = score({"question": "bread?", "out_of_scope": True}, {"answer": "Not covered by the course notes: x",
                                                              "covered": False})
     for r in (row, refused, oos):
