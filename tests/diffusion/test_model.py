@@ -213,3 +213,17 @@ def test_corrupt_checkpoint_is_a_clear_error(trained, home, tmp_path, monkeypatc
     errors = [e for e in events if isinstance(e, Error)]
     assert len(errors) == 1 and "corrupt checkpoint" in errors[0].message
     assert target.read_bytes() == b"not a checkpoint at all"  # nothing overwritten
+
+
+def test_epochs_with_resume_count_the_total_like_the_vae_and_gan(tmp_path):
+    """One convention for --epochs with --resume across the image models: the total, not N more."""
+    from course_assistant_plugins.images.checkpoints import checkpoint_path, read_checkpoint
+
+    context = _context(tmp_path / "home")
+    options = dict(TINY, data="digits", batch_size=256)
+    _run("train", dict(options, epochs=1), context)
+    resumed = _run("train", dict(options, epochs=2, resume=True), context)
+    assert [e.obj["epochs_done"] for e in resumed if isinstance(e, Data)] == [1]  # epoch 2 only
+    assert read_checkpoint(checkpoint_path(context, "diffusion")).state["epoch"] == 2
+    again = _run("train", dict(options, epochs=2, resume=True), context)
+    assert any("counts the total" in e.message for e in again if isinstance(e, Notice))

@@ -145,9 +145,8 @@ def train(context: Any, options: dict[str, Any]) -> Iterator[Event]:
         if not labelled:
             yield Notice("info", "the data has no digit labels: training an unconditional model (no --label)")
 
+    # --epochs counts the total with --resume, as for the VAE and the GAN (Keras' initial_epoch)
     plan = plan_from_options(options, DEFAULT_EPOCHS, DEFAULT_BATCH)
-    if options.get("epochs") is not None and start_epoch:
-        plan.epochs += int(start_epoch)  # --epochs N with --resume trains N more
     rng = np.random.default_rng(plan.seed)
 
     def step(idx: np.ndarray) -> dict[str, float]:
