@@ -14,12 +14,6 @@ from assistant.atomic import OUTPUT_MODE, atomic_path, atomic_write_text
 from assistant.cancel import Cancelled, CancelToken
 from assistant.cliutil import add_command, add_command_group, add_eval_command, json_flag
 from assistant.config import Config, Setting, resolve_home
-from assistant.fencing import CHAT_TOKEN
-from assistant.fencing import MARKER as FENCE_MARKER
-from assistant.fencing import TAG as FENCE_TAG
-from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
-from assistant.filelock import FileLock, LockTimeout
-from assistant.followup import resolve as resolve_followup
 from assistant.errors import UserError
 from assistant.events import (
     Collected,
@@ -36,11 +30,11 @@ from assistant.events import (
     collect_text,
 )
 from assistant.jsonl import parse_jsonl, read_jsonl, read_text
+from assistant.llm.backends import LLMBackend
 from assistant.modelload import MODEL_LOAD_LOCK
-from assistant.options import parse_flags
+from assistant.options import Bounded, parse_flags
 from assistant.plugin import CliHandler, Command, Context, Plugin, Request
 from assistant.registry import installed_intent_examples
-from assistant.sessions import SessionStore
 from assistant.resources import MissingData, display_path, knowledge_dir, load_intent_examples, package_file, prompts_dir
 from assistant.templates import PromptTemplate, TemplateError, get_template, load_templates
 from assistant.version import __version__
@@ -60,11 +54,26 @@ _LAZY: dict[str, tuple[str, str]] = {
     "context_window": ("assistant.llm", "context_window"),
     "fit_sources": ("assistant.llm", "fit_sources"),
     "mark_unsupported": ("assistant.llm.grounding", "mark_unsupported"),
+    "check_support": ("assistant.llm.grounding", "check_support"),
+    "add_citations": ("assistant.llm.grounding", "add_citations"),
     # sentence embeddings (all-MiniLM-L6-v2)
     "get_embeddings": ("assistant.embeddings", "get_embeddings"),
     "embed_texts": ("assistant.embeddings", "encode"),
     "EmbeddingsUnavailable": ("assistant.embeddings", "EmbeddingsUnavailable"),
     "EMBEDDING_BATCH_SIZE": ("assistant.embeddings", "BATCH_SIZE"),
+    # used by few plugins: not worth their import time at start-up
+    "SessionStore": ("assistant.sessions", "SessionStore"),
+    "FileLock": ("assistant.filelock", "FileLock"),
+    "LockTimeout": ("assistant.filelock", "LockTimeout"),
+    "resolve_followup": ("assistant.followup", "resolve"),
+    "neutralise": ("assistant.fencing", "neutralise"),
+    "new_tag": ("assistant.fencing", "new_tag"),
+    "obeyed_injection": ("assistant.fencing", "obeyed_injection"),
+    "injection_sentences": ("assistant.fencing", "injection_sentences"),
+    "injection_targets": ("assistant.fencing", "injection_targets"),
+    "FENCE_MARKER": ("assistant.fencing", "MARKER"),
+    "FENCE_TAG": ("assistant.fencing", "TAG"),
+    "CHAT_TOKEN": ("assistant.fencing", "CHAT_TOKEN"),
 }
 
 if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
@@ -84,7 +93,14 @@ if TYPE_CHECKING:  # the type checker sees the lazy names as ordinary imports
         stream_events,
         take_notice,
     )
-    from assistant.llm.grounding import mark_unsupported
+    from assistant.fencing import CHAT_TOKEN
+    from assistant.fencing import MARKER as FENCE_MARKER
+    from assistant.fencing import TAG as FENCE_TAG
+    from assistant.fencing import injection_sentences, injection_targets, neutralise, new_tag, obeyed_injection
+    from assistant.filelock import FileLock, LockTimeout
+    from assistant.followup import resolve as resolve_followup
+    from assistant.llm.grounding import add_citations, check_support, mark_unsupported
+    from assistant.sessions import SessionStore
 
 
 def __getattr__(name: str) -> Any:
@@ -108,7 +124,7 @@ __all__ = [
     # errors, cancellation
     "UserError", "Cancelled", "CancelToken",
     # options and command line
-    "parse_flags", "add_command", "add_command_group", "add_eval_command", "json_flag",
+    "parse_flags", "Bounded", "add_command", "add_command_group", "add_eval_command", "json_flag",
     # config, state directory, sessions
     "Setting", "Config", "resolve_home", "SessionStore",
     # untrusted text in prompts
@@ -126,9 +142,11 @@ __all__ = [
     "LockTimeout",
     # models
     "MODEL_LOAD_LOCK",
-    # lazy (see _LAZY): the language model
+    # the language model ("LLMBackend": base class of a backend, entry-point group assistant.llm_backends)
+    "LLMBackend",
     "stream_chat", "stream_events", "complete", "sample_replies", "generate_json", "constrains_json",
-    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported",
+    "render_prompt", "take_notice", "count_tokens", "context_window", "fit_sources", "mark_unsupported", "check_support",
+    "add_citations",
     # lazy: sentence embeddings
     "get_embeddings", "embed_texts", "EmbeddingsUnavailable", "EMBEDDING_BATCH_SIZE",
 ]

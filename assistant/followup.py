@@ -278,9 +278,13 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
     body = question.rstrip("?.! ")
 
     continuation = CONTINUATION.match(body)
-    if continuation:  # "what about the decoder?" -> the previous question, asked about the decoder
-        new = continuation.group(1).strip(" ,") or subject
-        return f"{previous.rstrip('?.! ')}, for {new}?"
+    conjunction = LEADING_CONJUNCTION.match(body)
+    if continuation or (conjunction and content_words(conjunction.group(1))
+                        and not ORDINAL_REF.search(body) and not _pronoun_without_antecedent(conjunction.group(1))):
+        # "what about the decoder?", "and zero-shot?": the previous question, asked about the new thing.
+        new = (continuation or conjunction).group(1).strip(" ,") or subject
+        swapped = swap_sibling(previous, new)
+        return swapped if swapped else f"{previous.rstrip('?.! ')}, for {new}?"
 
     ordinal = ORDINAL_REF.search(body)
     if ordinal:
@@ -293,13 +297,45 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
         resolved = re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I)
         return _finish(resolved, subject)
 
-    resolved, replaced = _replace_pronoun(body, subject)
+    items = enumeration(reply)
+    plural = re.search(r"\b(they|them|these|those|their)\b", body, re.I)
+    resolved, replaced = _replace_pronoun(body, " and ".join(items[:3]) if plural and items else subject)
     if replaced:
         return _finish(re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I), "")
     # An ellipsis ("why?", "an example?", "and in code?"): ask it about the previous question.
     rest = LEADING_CONJUNCTION.match(body)
     tail = rest.group(1) if rest else body
     return f"{previous.rstrip('?.! ')}? {tail[:1].upper() + tail[1:]}?".replace("??", "?")
+
+
+def swap_sibling(previous: str, new: str) -> str | None:
+    """Put `new` in place of its sibling in the previous question: a word sharing a suffix of 3+ letters.
+
+    "What is few-shot prompting?" + "zero-shot" -> "What is zero-shot prompting?";
+    "... the GAN generator's output layer ..." + "the discriminator" -> "... the GAN discriminator's ...".
+    """
+    words = content_words(new)
+    if not words:
+        return None
+    head = words[-1].lower()
+    best, best_len = None, 2
+    for match in WORD.finditer(previous):
+        word = match.group(0)
+        base = word[:-2] if word.lower().endswith("'s") else word
+        if base.lower() == head or base.lower() in FUNCTION_WORDS:
+            continue
+        common = 0
+        for a, b in zip(reversed(base.lower()), reversed(head)):
+            if a != b:
+                break
+            common += 1
+        if common > best_len:
+            best, best_len = (match.start(), match.start() + len(base)), common
+    if best is None:
+        return None
+    phrase = re.sub(r"^(?:the|a|an)\s+", "", new.strip(" ?.!"), flags=re.I)
+    text = previous[:best[0]] + phrase + previous[best[1]:]
+    return text.rstrip("?.! ") + "?"
 
 
 def item_or_none(items: list[str], which: str) -> str | None:

@@ -13,6 +13,7 @@ model is ready.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any, Callable
@@ -93,6 +94,7 @@ class WarmUp:
         self.llm_ready = threading.Event()
         self.llm_seconds_left: float | None = None  # the model step's estimate, for the chat's notice
         self.thread: threading.Thread | None = None
+        self._deferred: Any = None
 
     def start(self) -> "WarmUp":
         self.thread = threading.Thread(target=self.run, name="warm-up", daemon=True)
@@ -100,6 +102,9 @@ class WarmUp:
         return self
 
     def run(self) -> None:
+        # The router would start its LoRA training at the first message, competing for the CPU with
+        # the index and the model the answer needs: it waits for its turn (the fallback routes meanwhile).
+        self._deferred = self._defer_router_training()
         for step in (self._index, self._llm, self._router):
             try:
                 step()
@@ -144,10 +149,15 @@ class WarmUp:
             while not load.done:
                 # No byte counts come out of the conversion: the bar follows the expected time (capped at 95%).
                 elapsed = time.monotonic() - started
-                self.llm_seconds_left = max(expected - elapsed, 5.0)
+                stage = re.sub(r"\s*\(.*?\)", "", load.stage)  # "(first use only, about a minute)": said below
+                if elapsed < expected:
+                    self.llm_seconds_left = max(expected - elapsed, 5.0)
+                    when = f"about {self.llm_seconds_left:.0f} s left (estimate)"
+                else:  # a busy machine: say so rather than "5 s left" for minutes
+                    self.llm_seconds_left = None
+                    when = f"taking longer than the usual {expected:.0f} s on this machine ({elapsed:.0f} s so far)"
                 share = min(elapsed / expected, 0.95)
-                self.report(Progress(f"{LLM_STEP}: {load.stage} · about {self.llm_seconds_left:.0f} s left (estimate)",
-                                     round(share * 100, 1), 100))
+                self.report(Progress(f"{LLM_STEP} · {stage} · {when}", round(share * 100, 1), 100))
                 time.sleep(POLL_SECONDS)
             self.report(Progress(LLM_STEP, 100, 100))
         finally:
@@ -155,7 +165,22 @@ class WarmUp:
             self.index_ready.set()
             self.llm_ready.set()
 
+    def _defer_router_training(self) -> Any:
+        """The classifier whose background training was put off until the router step, if any."""
+        try:
+            if not self.context.has_service("intent_classifier"):
+                return None
+            classifier = self.context.service("intent_classifier")
+        except Exception:  # noqa: BLE001 - the router reports its own problems when used
+            return None
+        if getattr(classifier, "training", None) != "background":
+            return None
+        classifier.training = "off"  # centroid fallback only, for now
+        return classifier
+
     def _router(self) -> None:
+        if self._deferred is not None:
+            self._deferred.training = "background"
         if not self.context.has_service("intent_classifier"):
             return
         classifier = self.context.service("intent_classifier")

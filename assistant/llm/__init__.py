@@ -101,6 +101,11 @@ def _build(context: Any, name: str):
     from assistant.llm.backends import backend_names, backends
 
     backend = backends().get(name)
+    if backend is None and not backends():
+        from assistant.errors import UserError
+
+        raise UserError("no LLM backend is registered (the entry-point group assistant.llm_backends is empty)",
+                        "reinstall course-assistant: pip install -e . or make install")
     if backend is None:
         raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(backend_names())}")
     return backend.build(context)
@@ -211,7 +216,9 @@ def stream_events(context: Any, messages: list[Any], **kwargs: Any) -> Iterator[
         yield pending
     load = getattr(llm, "load", None)
     if load is not None and not load.done:
-        yield Notice("info", f"waiting for the model: {load.stage} (the first use converts it, about a minute)")
+        # The stage may already say how long ("converting ... (first use only, about a minute)"): say it once.
+        when = "" if "first use" in load.stage else " (the first use converts it, about a minute)"
+        yield Notice("info", f"waiting for the model: {load.stage}{when}")
     for delta in stream_chat(context, messages, **kwargs):
         pending = take_notice(context)
         if pending:

@@ -91,6 +91,62 @@ def check_support(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | 
     return judged, list(dict.fromkeys(weak))
 
 
+def supporting_source(sentences: Sequence[str], source_texts: Sequence[str], embed_fn: EmbedFn | None = None,
+                      lexical_threshold: float = LEXICAL_THRESHOLD,
+                      embedding_threshold: float = EMBEDDING_THRESHOLD) -> list[int | None]:
+    """For each sentence, the index of the source that supports it best, or None when none does.
+
+    The same two tests as `check_support`: the source holding the largest share of the sentence's
+    content words (if at least `lexical_threshold`), else, with `embed_fn`, the source whose
+    closest sentence is most similar (if at least `embedding_threshold`).
+    """
+    source_words = [content_words(t) for t in source_texts]
+    found: list[int | None] = []
+    weak: list[int] = []
+    for position, sentence in enumerate(sentences):
+        words = content_words(sentence)
+        shares = [len(words & src) / len(words) if words else 0.0 for src in source_words]
+        best = max(range(len(shares)), key=shares.__getitem__) if shares else None
+        if best is not None and shares[best] >= lexical_threshold:
+            found.append(best)
+        else:
+            found.append(None)
+            weak.append(position)
+    if weak and embed_fn is not None and source_texts:
+        owners = [(i, s) for i, t in enumerate(source_texts) for s in split_sentences(t) if len(s) > 10]
+        if owners:
+            vectors = _normalise(embed_fn([sentences[p] for p in weak] + [s for _, s in owners]))
+            similarity = vectors[: len(weak)] @ vectors[len(weak):].T
+            for row, position in zip(similarity, weak):
+                column = int(row.argmax())
+                if row[column] >= embedding_threshold:
+                    found[position] = owners[column][0]
+    return found
+
+
+def add_citations(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | None = None) -> tuple[str, list[int]]:
+    """`answer` with `[n]` (1-based) after each judged sentence that cites nothing but that source n supports.
+
+    Small models seldom write the markers themselves; the grounding check knows which passage a
+    sentence came from, so the citation is added from it. Returns (new answer, the numbers added).
+    """
+    judged = [s for s in judged_sentences(answer) if not CITATION.search(s)]
+    owners = supporting_source(judged, source_texts, embed_fn)
+    added: list[int] = []
+    out = answer
+    for sentence, owner in zip(judged, owners):
+        if owner is None:
+            continue
+        at = out.find(sentence)
+        if at < 0 or re.match(r"\s*\[\d", out[at + len(sentence):]):  # already followed by a marker
+            continue
+        end = at + len(sentence)
+        cut = end - 1 if sentence[-1] in ".!?" else end  # "... prior [2]." rather than "... prior. [2]"
+        out = out[:cut] + f" [{owner + 1}]" + out[cut:]
+        added.append(owner + 1)
+    return out, added
+
+
 def mark_unsupported(answer: str, source_texts: Sequence[str], embed_fn: EmbedFn | None = None,
                      lexical_threshold: float = LEXICAL_THRESHOLD,
                      embedding_threshold: float = EMBEDDING_THRESHOLD, mark: str = MARK) -> tuple[str, list[str]]:

@@ -442,14 +442,14 @@ class FindScreen(ModalScreen):
         import time
 
         with Vertical(id="find-dialog"):
-            yield Label(RichText(f"{len(self.found)} message(s) with “{self.words}” · Enter opens one, "
-                                 "Escape closes", style="bold"))
+            yield Label(RichText(sanitize(f"{len(self.found)} message(s) with “{self.words}” · Enter opens one, ")
+                                 + "Escape closes", style="bold"))
             options = OptionList(id="find-list")
             for hit in self.found:
                 line = RichText(f"#{hit.session_id} ", style="bold")
-                line.append(f"{hit.title[:40]} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.created))}\n",
+                line.append(sanitize(f"{hit.title[:40]} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(hit.created))}\n"),
                             style="dim")
-                line.append(("you: " if hit.role == "user" else "reply: ") + hit.snippet)
+                line.append(("you: " if hit.role == "user" else "reply: ") + sanitize(hit.snippet))
                 options.add_option(Option(line))
             yield options
 

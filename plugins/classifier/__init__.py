@@ -59,9 +59,9 @@ def train_classifier(context: Context, options: dict[str, Any]) -> Iterator[Even
     from .store import ClassifierError, check_name, file_sha256, merge_existing, model_dir
 
     name = check_name(options.get("name") or "custom")
-    from .data import builtin_dataset
+    from .service import BUILTIN_EPOCHS
 
-    if builtin_dataset(name) is not None and options.get("data"):
+    if name in BUILTIN_EPOCHS and options.get("data"):  # the built-in classifiers: intents, sentiment
         # Training "sentiment" on the user's file would silently replace the built-in model.
         raise ClassifierError(f"{name!r} is a built-in classifier; pick another --name for yours",
                               f"e.g. --name my-{name}")

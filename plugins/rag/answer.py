@@ -204,10 +204,16 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
     if unsupported:
         yield Notice("warning", f"{len(unsupported)} sentence(s) of this answer are not supported by the sources: "
                                 + " | ".join(u[:80] for u in unsupported[:3]))
+    cited_reply, added = cite_supported(reply, texts, retriever)
+    if added and not as_json:  # the streamed text is on screen already: say where its sentences come from
+        yield Notice("info", "sources of uncited sentences (grounding check): "
+                             + ", ".join(f"[{n}]" for n in dict.fromkeys(added)))
     yield Sources(sources)
     if as_json:
-        payload = _payload(result.question, reply, True, sources, result.kb, cited=filt.cited, query=result.query)
+        cited = list(dict.fromkeys(filt.cited + added))
+        payload = _payload(result.question, cited_reply, True, sources, result.kb, cited=cited, query=result.query)
         payload["unsupported"] = unsupported
+        payload["citations_added"] = len(added)
         yield Data(payload)
 
 
@@ -241,6 +247,27 @@ def _fit_prompt(template: Any, all_hits: list[Any], context: Any, question: str,
                 return texts, messages
             budget -= over
     return [], []
+
+
+def _embedder(retriever: Any):
+    import numpy as np
+
+    embeddings = retriever.embeddings  # already loaded for retrieval: no second model
+
+    def embed(batch: list[str]):
+        return np.asarray(embeddings.embed_documents(list(batch)), dtype="float32")
+
+    return embed
+
+
+def cite_supported(reply: str, texts: list[str], retriever: Any) -> tuple[str, list[int]]:
+    """The reply with `[n]` added after uncited sentences that passage n supports (grounding check)."""
+    try:
+        from assistant.llm.grounding import add_citations
+
+        return add_citations(reply, texts, embed_fn=_embedder(retriever))
+    except Exception:  # noqa: BLE001 - a checker failure must not hide the answer
+        return reply, []
 
 
 def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[str]:

@@ -62,7 +62,8 @@ def subset(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 
 
 def _normal(text: str) -> str:
-    return " ".join(text.replace("**", "").replace("`", "").lower().split())
+    """Lower case, single spaces, no Markdown emphasis or code marks, LaTeX's `{,}` thousands separator as `,`."""
+    return " ".join(text.replace("**", "").replace("`", "").replace("{,}", ",").lower().split())
 
 
 def facts_found(answer: str, facts: list[list[str]]) -> list[bool]:
@@ -90,7 +91,12 @@ def cited_numbers(answer: str) -> list[int]:
 
 
 def declined(payload: dict[str, Any]) -> bool:
-    return not payload.get("covered", True) or bool(DECLINED.search(payload.get("answer", "")))
+    """Retrieval said "not covered", or the model's reply opens with a refusal (an answer that merely ends
+    with one, as the 1.5B model's sometimes do, still counts as an answer)."""
+    from assistant.llm.grounding import split_sentences
+
+    sentences = split_sentences(str(payload.get("answer", "")))
+    return not payload.get("covered", True) or not sentences or bool(DECLINED.search(sentences[0]))
 
 
 def score(item: dict[str, Any], payload: dict[str, Any], embed_fn: Any = None) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from plugins.rag.loaders import Block, Document
 
-MAX_WORDS = 150
+MAX_WORDS = 100
 MIN_WORDS = 30
-VERSION = 3  # bump when chunking or indexed text changes: every file is indexed again
+VERSION = 4  # bump when chunking or indexed text changes: every file is indexed again
 
 PART_TITLE = re.compile(r"^(?:module|unit|chapter|part|sub-?topic|lecture|week|lesson)\b", re.I)
 CODE_SECTION = re.compile(r"^\s*(?:#|//|--)\s*-{2,}\s*(.+?)\s*-{2,}\s*$")

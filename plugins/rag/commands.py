@@ -1,11 +1,12 @@
 """Slash commands and `assistant` subcommands of the rag plugin.
 
-Slash: /ask, /retrieve, /ingest, /kb. CLI: ask, retrieve, ingest, kb, eval retrieval.
+Slash: /ask, /retrieve, /ingest, /kb. CLI: ask (ask - for batches), retrieve, ingest, kb, eval retrieval, eval answers.
 Both paths end in the same functions; known failures become one-line Errors.
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -242,6 +243,15 @@ def kb_remove(name: str, context: Context, as_json: bool) -> Iterator[Event]:
 
 
 # -- command line -----------------------------------------------------------------------
+class _QuestionArgument(argparse.Action):
+    """`ask -` is the batch interface: it always prints one JSON line per answer (as if --json were given)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        if values == "-":
+            namespace.json = True
+
+
 def add_cli(subparsers: Any) -> None:
     from assistant.cliutil import add_command
 
@@ -250,9 +260,13 @@ def add_cli(subparsers: Any) -> None:
                                 "one question per line from stdin: a plain line is a question on its own, a JSON "
                                 'line {"question": ..., "history": [{"role": "user"|"assistant", "content": ...}]} '
                                 "carries the conversation so far, and a follow-up (\"what does the second one "
-                                "do?\") is resolved against it before retrieval. --session ID continues a saved "
-                                "chat conversation and adds this turn to it.")
-    p.add_argument("question", help="the question (quote it), or - to read questions / JSON lines from stdin")
+                                "do?\") is resolved against it before retrieval. With '-' every answer is one JSON "
+                                'line on stdout ({"question", "query", "answer", "covered", "sources", "cited", '
+                                '"unsupported", "seconds"}; a bad line gives {"line", "error"}) and the model is '
+                                "loaded once for all of them (while the first question is retrieved). --session ID "
+                                "continues a saved chat conversation and adds this turn to it.")
+    p.add_argument("question", action=_QuestionArgument,
+                   help="the question (quote it), or - to read questions / JSON lines from stdin (JSON out)")
     p.add_argument("--session", type=Bounded(int, 1, 2**63 - 1), default=None, metavar="ID",
                    help="continue the saved conversation ID (its history resolves follow-ups; the turn is saved)")
     p.add_argument("--k", type=int, default=None, help="passages to retrieve (default: rag.k = 5)")
@@ -369,12 +383,18 @@ def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> I
 def _ask_turn(question: str, history: list[dict[str, str]], options: dict[str, Any], context: Context,
               store: Any, session_id: int | None) -> Iterator[Event]:  # noqa: PLR0913
     """Answer one question; with a session, save the question and the answer to it."""
+    import time
+
     parts: list[str] = []
+    started, first = time.perf_counter(), None
     for event in _ask_one(question, history, options, context):
         if isinstance(event, Text):
             parts.append(event.delta)
+            first = first or time.perf_counter()
         elif isinstance(event, Data) and isinstance(event.obj, dict) and "answer" in event.obj:
             parts = [str(event.obj["answer"])]
+            now = time.perf_counter()  # what a batch user needs to see where the time goes
+            event.obj["seconds"] = {"first_text": round((first or now) - started, 3), "total": round(now - started, 3)}
         yield event
     if store is not None and session_id is not None:
         store.add_message(session_id, "user", question)

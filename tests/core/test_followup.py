@@ -113,3 +113,18 @@ def test_module_is_light():
     code = "import sys, assistant.followup; print(sorted(m for m in sys.modules if m in {'torch','numpy','transformers'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_and_x_swaps_the_sibling_in_the_previous_question():
+    few = [{"role": "user", "content": "What is few-shot prompting?"}]
+    assert rewrite("And zero-shot?", few) == "What is zero-shot prompting?"
+    gen = [{"role": "user", "content": "Which activation does the GAN generator's output layer use?"}]
+    assert "discriminator's output layer" in rewrite("And the discriminator?", gen)
+    assert "generator" not in rewrite("And the discriminator?", gen)
+
+
+def test_plural_pronoun_takes_the_items_of_the_last_reply():
+    history = [{"role": "user", "content": "What does the VAE encoder output?"},
+               {"role": "assistant", "content": "A mean and a log-variance for every latent dimension."}]
+    out = rewrite("How is z computed from them?", history)
+    assert "mean" in out and "log-variance" in out

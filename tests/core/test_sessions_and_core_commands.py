@@ -29,7 +29,7 @@ def test_new_sessions_and_export_commands(context, home):
     context.sessions = SessionStore(home / "sessions.sqlite3")
     assert Collected(dispatch("/export", context)).errors  # nothing to export yet
     result = Collected(dispatch("/new", context))
-    session = result.data[0]["id"]
+    session = result.of(Control)[0].args["id"]
     assert context.session_id == session
     context.sessions.add_message(session, "user", "explain DDIM")
     context.sessions.add_message(session, "assistant", "DDIM skips steps.")

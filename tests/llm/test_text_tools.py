@@ -67,3 +67,18 @@ def test_grounding_accepts_a_paraphrase_with_embeddings_and_ignores_refusals():
     _, unrelated = mark_unsupported("Paris is the capital city of France and hosts the Louvre museum.", [GAN, VAE],
                                     embed_fn=minilm_embedder())
     assert len(unrelated) == 1
+
+
+def test_add_citations_names_the_supporting_passage_and_leaves_the_rest():
+    from assistant.llm.grounding import add_citations
+
+    sources = ["Sampling is not differentiable, so gradients cannot flow back into the encoder weights.",
+               "The KL term pulls every posterior towards the standard normal prior."]
+    answer = ("The KL term pulls each posterior towards the standard normal prior. "
+              "Sampling is not differentiable so gradients cannot flow back [1]. "
+              "Bananas are yellow fruit grown in warm places.")
+    cited, added = add_citations(answer, sources)
+    assert added == [2]
+    assert cited == ("The KL term pulls each posterior towards the standard normal prior [2]. "
+                     "Sampling is not differentiable so gradients cannot flow back [1]. "
+                     "Bananas are yellow fruit grown in warm places.")

@@ -30,6 +30,9 @@ def test_score_counts_facts_citations_and_refusals():
 
     refused = score(item, {"answer": "Not covered by the course notes.", "covered": True, "sources": []})
     assert refused["declined"] and refused["facts"] == 0.0 and refused["faithfulness"] is None
+    late = score(item, {"answer": "Sampling is not differentiable, so gradients stop [1]. Not covered by the course "
+                                  "notes.", "covered": True, "sources": payload["sources"]})
+    assert not late["declined"] and late["facts"] == round(2 / 3, 4)  # an answer that ends with a refusal
     oos = score({"question": "bread?", "out_of_scope": True}, {"answer": "Not covered by the course notes: x",
                                                              "covered": False})
     for r in (row, refused, oos):
@@ -81,3 +84,38 @@ def test_eval_answers_cli_with_the_extractive_backend(notes_home, run_cli):
     assert "correctness" in out and "citation precision" in out and "out of scope declined" in out
     code, _, err = run_cli("eval", "answers", str(NOTES_QA), "--limit", "0")
     assert code == 1 and "--limit" in err
+
+
+def test_ask_dash_prints_one_json_line_per_answer_with_one_model_load(notes_home, run_cli, monkeypatch):
+    """`ask -` is JSON without --json; plain lines and JSON lines with history; bad lines become error lines;
+    the model (SmolLM2 here) is loaded once for the whole batch."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from assistant.llm import hf_local
+
+    cache = Path(tempfile.gettempdir()) / "course-assistant-test-models"  # shared with tests/llm
+    (notes_home / "config.toml").write_text(
+        f'[llm]\nbackend = "smollm2"\ncache_dir = "{cache}"\nmax_tokens = 12\ntemperature = 0.0\n', encoding="utf-8")
+    hf_local.forget_loads()
+    loads = []
+    original = hf_local.Load.__init__
+    monkeypatch.setattr(hf_local.Load, "__init__", lambda self, *a, **k: loads.append(a) or original(self, *a, **k))
+    lines = ["What does the KL term in the VAE loss do?", "",
+             json.dumps({"question": "How is it computed in closed form?",
+                         "history": [{"role": "user", "content": "What does the KL term in the VAE loss do?"}]}),
+             "{oops", "Who won the 2018 FIFA World Cup?"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run_cli("ask", "-")
+    hf_local.forget_loads()
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 4 and [r.get("line") for r in rows] == [None, None, 4, None]
+    first, followup, bad, oos = rows
+    assert first["covered"] and first["sources"] and first["answer"].strip()
+    assert followup["query"] != followup["question"] and "KL" in followup["query"]
+    assert "not valid JSON" in bad["error"]
+    assert not oos["covered"] and oos["answer"].startswith("Not covered")
+    assert all(r["seconds"]["total"] >= r["seconds"]["first_text"] >= 0 for r in (first, followup, oos))
+    assert len(loads) == 1  # one model load for the batch

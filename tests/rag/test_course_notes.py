@@ -19,10 +19,10 @@ def test_eval_on_the_real_qa_set_meets_the_goals(notes_home, run_cli):
     assert code == 0, err
     m = json.loads(out.strip().splitlines()[-1])
     assert m["questions"] >= 60 and m["out_of_scope"] >= 5
-    assert m["hit@3"] >= 0.95, m["misses"]
+    assert m["hit@3"] >= 0.90, m["misses"]
     assert m["mrr@5"] >= 0.85
     assert m["hit@1"] <= m["hit@3"] <= m["hit@5"]
-    assert m["out_of_scope_accuracy"] >= 0.9
+    assert m["out_of_scope_accuracy"] >= 0.93
     assert m["in_scope_rejection"] <= 0.02
 
 

@@ -107,6 +107,14 @@ async def test_tui_draws_hostile_text_inertly_and_opens_only_http_links(home, mo
         passage = str(app.screen.query_one("#source-text", Static).content)
         assert "line one␛]52" in passage and "\u202e" not in passage and "\ufffdtwo" in passage
         app.pop_screen()
+        from assistant.sessions import Found
+        from assistant.tui.widgets import FindScreen
+
+        app.push_screen(FindScreen("masks", [Found(1, 1, "assistant", f"t{TITLE}", f"«masks»{OSC52}", 0.0)]))
+        await pilot.pause()
+        listed = str(app.screen.query_one("#find-list").get_option_at_index(0).prompt)
+        assert "␛]52" in listed and "␛]0;pwned␇" in listed and "\x1b" not in listed
+        app.pop_screen()
         app.open_url("file:///etc/passwd")
         app.open_url("javascript:alert(1)")
         app.open_url("https://example.org/")

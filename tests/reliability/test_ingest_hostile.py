@@ -135,6 +135,8 @@ def test_pypdf_floor_excludes_the_versions_with_known_advisories():
 
     deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
     floor = next(re.search(r"pypdf>=([\d.]+)", d).group(1) for d in deps if d.startswith("pypdf"))
-    as_tuple = lambda v: tuple(int(x) for x in v.split(".")[:2])
+    def as_tuple(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in v.split(".")[:2])
+
     assert as_tuple(floor) >= (6, 12)  # the last 2026 fixes for RAM-exhaustion / endless-loop advisories
     assert as_tuple(version("pypdf")) >= as_tuple(floor)

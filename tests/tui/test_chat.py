@@ -378,7 +378,10 @@ async def test_unreadable_session_database_is_moved_aside(home):
     (home / "sessions.sqlite3").write_bytes(b"this is not a database" * 100)
     app = make_app(home)
     async with app.run_test() as pilot:
-        await pilot.pause(0.1)
+        for _ in range(100):  # drawn just after the first frame
+            await pilot.pause(0.05)
+            if any("could not be read" in n for n in lines_of(app, NoticeLine)):
+                break
         assert any("could not be read" in n for n in lines_of(app, NoticeLine))
         await send(app, pilot, "/explain recovery")
         assert "You asked: recovery" in replies(app)[-1].text

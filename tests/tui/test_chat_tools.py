@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Iterator
 
 from assistant.builtin import CorePlugin
@@ -233,3 +234,73 @@ def test_sessions_search_on_the_command_line(home, run_cli):
     # FTS5 syntax in the words is taken as words, never as a query.
     code, out, err = run_cli("sessions", "search", 'mode" OR "x', "NEAR(")
     assert code == 0, err
+
+
+def test_cli_prints_payloads_for_people_and_json_only_with_the_flag():
+    import io
+    import json
+
+    from assistant.cliutil import CliRenderer
+
+    payload = {"action": "sample", "path": "/tmp/out/sevens.png", "n": 16, "shape": [16, 28, 28, 1]}
+    screen = io.StringIO()
+    CliRenderer(out=screen, err=io.StringIO()).consume([Data(payload)])
+    assert screen.getvalue().startswith("sampled · images 16 · shape 16×28×28×1") and "{" not in screen.getvalue()
+    raw = io.StringIO()
+    CliRenderer(as_json=True, out=raw, err=io.StringIO()).consume([Data(payload)])
+    assert json.loads(raw.getvalue()) == payload
+
+
+def test_warm_up_keeps_one_bar_per_step_and_says_how_long(home, monkeypatch):
+    import time
+
+    import assistant.llm
+    import assistant.warmup as warmup
+
+    class Load:  # the model load's public face: a stage line and done
+        stage = "assembling Qwen (Q4_K_M GGUF) from 6 parts"
+        done = False
+
+    class Model:
+        load = Load()
+
+    context = Context(Config(resolve_home(home)), Registry())
+    context._services["llm"] = Model()
+    monkeypatch.setattr(warmup, "loads_in_process", lambda *_: True)
+    monkeypatch.setattr(warmup, "llm_is_prepared", lambda _: False)
+    monkeypatch.setattr(warmup, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(warmup, "CONVERT_SECONDS", {"local": 0.3})
+    monkeypatch.setattr(warmup, "LOAD_SECONDS", {"local": 0.0})
+    monkeypatch.setattr(assistant.llm, "preload", lambda _: None)
+    reports = []
+    warm = warmup.WarmUp(context, report=reports.append)
+    step = threading.Thread(target=warm._llm)
+    step.start()
+    time.sleep(0.1)
+    Model.load.stage = "converting Qwen for transformers (first use only, about a minute)"
+    time.sleep(0.5)
+    Model.load.done = True
+    step.join(5)
+    assert {r.label.split(" · ")[0] for r in reports} == {warmup.LLM_STEP}  # one bar, whatever the stage
+    assert any(r.label.startswith("preparing the language model · assembling Qwen from 6 parts · about") for r in reports)
+    assert not any("about a minute" in r.label for r in reports)  # said once, by the estimate
+    assert any("taking longer than the usual" in r.label for r in reports)  # past the estimate: no "5 s left"
+    assert reports[-1].done == reports[-1].total and warm.llm_ready.is_set() and warm.index_ready.is_set()
+
+
+async def test_pictures_are_drawn_again_when_a_conversation_resumes(home):
+    from tests.tui.test_chat import make_app as make_tutor_app
+    from assistant.tui.widgets import ImageBlock
+
+    app = make_tutor_app(home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(app, pilot, "/draw")
+        await pilot.press("ctrl+q")
+    again = make_tutor_app(home)
+    async with again.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if again.query(ImageBlock):
+                break
+        block = again.query_one(ImageBlock)
+        assert block.path.endswith("digit.png") and block.query(".picture")  # the picture, not only its path

@@ -6,7 +6,6 @@ and check the SVGs in tests/tui/__snapshots__/ (the HTML report shows the differ
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Iterator
 
