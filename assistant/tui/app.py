@@ -163,7 +163,7 @@ class ChatApp(App[None]):
     def _apply_look(self) -> None:
         """`[tui] theme` and `[tui.keys]` from config.toml; a bad value is a notice, never fatal."""
         config = self.context.config
-        theme = str(config.get("tui.theme", "") or "")
+        theme = str(config.get("tui.theme"))
         if theme:
             if theme in self.available_themes:
                 self.theme = theme
@@ -336,7 +336,7 @@ class ChatApp(App[None]):
             else:
                 working = f"working… {seconds}s (Esc cancels)"
         self.query_one(StatusLine).show(
-            config.get("llm.backend", "?"), config.get("rag.kb", "?"), self.context.session_id, working
+            config.get("llm.backend"), config.get("rag.kb", "?"), self.context.session_id, working
         )
 
     # -- input ---------------------------------------------------------------------
@@ -448,7 +448,7 @@ class ChatApp(App[None]):
             while not warm.index_ready.wait(0.1):
                 if self.context.cancel.cancelled:
                     return False
-        backend = self.context.config.get("llm.backend", "local")
+        backend = self.context.config.get("llm.backend")
         return loads_in_process(self.context, backend) and not warm.llm_ready.is_set()
 
     # -- events --------------------------------------------------------------------
@@ -611,7 +611,7 @@ class ChatApp(App[None]):
         retry_of = self._retry_of
         if retry_of is not None:
             meta["retry_of"] = retry_of.id
-            meta["backend"] = self.context.config.get("llm.backend", "")
+            meta["backend"] = self.context.config.get("llm.backend")
         if reply.cancelled:
             meta["cancelled"] = True
         if reply.text.strip() or reply.sources or reply.images or reply.data or reply.cancelled:
