@@ -57,8 +57,13 @@ def llm_is_prepared(context: Any) -> bool:
 
 
 def notes_are_indexed(context: Any) -> bool:
-    kb = context.config.get("rag.kb", "default")
-    return (context.config.index_dir / str(kb) / "manifest.json").is_file()
+    """The retriever service says its active knowledge base is indexed (False without one)."""
+    if not context.has_service("retriever"):
+        return False
+    try:
+        return bool(context.retriever.is_indexed())
+    except Exception:  # noqa: BLE001 - a retriever without the check is indexed by the warm-up
+        return False
 
 
 def router_is_trained(context: Any) -> bool:
@@ -70,7 +75,7 @@ def model_states(context: Any) -> list[tuple[str, str]]:
     """(part, state) lines for the welcome screen; reads files only, loads nothing."""
     backend = context.config.get("llm.backend")
     states = [("course notes", "indexed" if notes_are_indexed(context)
-               else "not indexed yet: indexing now (first run only)")]
+               else "not indexed yet: indexing now (first run only)")] if context.has_service("retriever") else []
     if loads_in_process(context, backend):
         states.append((f"language model ({backend})", "ready: loads in a few seconds" if llm_is_prepared(context)
                        else "first run: being assembled and converted (one time); questions asked meanwhile are "

@@ -335,9 +335,19 @@ class ChatApp(App[None]):
                 working = f"stopping the cancelled action… {seconds}s"
             else:
                 working = f"working… {seconds}s (Esc cancels)"
-        self.query_one(StatusLine).show(
-            config.get("llm.backend"), config.get("rag.kb", "?"), self.context.session_id, working
-        )
+        self.query_one(StatusLine).show(config.get("llm.backend"), self._plugin_status(), self.context.session_id, working)
+
+    def _plugin_status(self) -> list[tuple[str, str]]:
+        """What the plugins publish for the status line (rag: its knowledge base)."""
+        parts: list[tuple[str, str]] = []
+        registry = self.context.registry
+        for plugin in registry.plugins.values() if registry is not None else ():
+            status = getattr(plugin, "status", None)  # a plugin need not subclass Plugin
+            try:
+                parts.extend((str(label), str(value)) for label, value in (status(self.context) if status else ()))
+            except Exception:  # noqa: BLE001 - a broken hook leaves its part out, never breaks the chat
+                continue
+        return parts
 
     # -- input ---------------------------------------------------------------------
     def on_text_area_changed(self, event: TextArea.Changed) -> None:

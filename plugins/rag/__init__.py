@@ -31,6 +31,9 @@ class RagPlugin(Plugin):
     intents = {"ask": "ask", "ingest": "ingest"}
     settings = SETTINGS
 
+    def status(self, context: Context) -> list[tuple[str, str]]:
+        return [("KB", str(context.config.get("rag.kb")))]
+
     def intent_examples(self) -> dict[str, list[str]]:
         from assistant import load_intent_examples
 

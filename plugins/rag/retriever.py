@@ -126,6 +126,10 @@ class Retriever:
             self._embeddings = get_embeddings()
         return self._embeddings
 
+    def is_indexed(self, kb: str | None = None) -> bool:
+        """The knowledge base was indexed before (reads one file; loads no model)."""
+        return self.knowledge_base(kb).manifest_path.is_file()
+
     def prepare(self, kb: str | None = None, cancel: Any = None) -> Iterator[Event]:
         """Once per process: bring the default KB up to date with the built-in notes."""
         from course_assistant_plugins.rag.kb import DEFAULT_KB, default_roots
