@@ -142,6 +142,11 @@ class Plugin:
         """Shared objects this plugin offers to others, built lazily."""
         return {}
 
+    def status(self, context: Context) -> list[tuple[str, str]]:
+        """Short (label, value) pairs the chat's status line shows, e.g. [("KB", "default")].
+        Called on every refresh: read config or state only, load nothing."""
+        return []
+
     def doctor(self, context: Context) -> list[dict[str, Any]]:
         """Checks for `assistant doctor`: [{"name", "ok", "detail"}]; must be fast."""
         return []

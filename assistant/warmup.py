@@ -36,7 +36,7 @@ def loads_in_process(context: Any, backend: str | None = None) -> bool:
     try:
         from assistant.llm.backends import backends
 
-        registered = backends().get(backend or context.config.get("llm.backend", "local"))
+        registered = backends().get(backend or context.config.get("llm.backend"))
     except Exception:  # noqa: BLE001 - an unknown backend is reported when used
         return False
     return bool(registered is not None and registered.preload)
@@ -44,21 +44,26 @@ def loads_in_process(context: Any, backend: str | None = None) -> bool:
 
 def llm_is_prepared(context: Any) -> bool:
     """The configured local model is already converted (loading it takes seconds)."""
-    backend = context.config.get("llm.backend", "local")
+    backend = context.config.get("llm.backend")
     if not loads_in_process(context, backend):
         return True
     try:
         from assistant.llm.hf_local import is_converted
         from assistant.llm.weights import SPECS, models_dir
 
-        return is_converted(SPECS[backend], models_dir(context), context.config.get("llm.dtype", "int8"))
+        return is_converted(SPECS[backend], models_dir(context), context.config.get("llm.dtype"))
     except Exception:  # noqa: BLE001 - unknown: say it is not ready
         return False
 
 
 def notes_are_indexed(context: Any) -> bool:
-    kb = context.config.get("rag.kb", "default")
-    return (context.config.index_dir / str(kb) / "manifest.json").is_file()
+    """The retriever service says its active knowledge base is indexed (False without one)."""
+    if not context.has_service("retriever"):
+        return False
+    try:
+        return bool(context.retriever.is_indexed())
+    except Exception:  # noqa: BLE001 - a retriever without the check is indexed by the warm-up
+        return False
 
 
 def router_is_trained(context: Any) -> bool:
@@ -68,16 +73,16 @@ def router_is_trained(context: Any) -> bool:
 
 def model_states(context: Any) -> list[tuple[str, str]]:
     """(part, state) lines for the welcome screen; reads files only, loads nothing."""
-    backend = context.config.get("llm.backend", "local")
+    backend = context.config.get("llm.backend")
     states = [("course notes", "indexed" if notes_are_indexed(context)
-               else "not indexed yet: indexing now (first run only)")]
+               else "not indexed yet: indexing now (first run only)")] if context.has_service("retriever") else []
     if loads_in_process(context, backend):
         states.append((f"language model ({backend})", "ready: loads in a few seconds" if llm_is_prepared(context)
                        else "first run: being assembled and converted (one time); questions asked meanwhile are "
                             "answered by quoting the notes, then by the model"))
     else:
         states.append((f"language model ({backend})", "used as configured"))
-    training = context.config.get("router.training", "background")
+    training = context.config.get("router.training")
     states.append(("intent router", "trained (LoRA)" if router_is_trained(context)
                    else "a simpler classifier routes until the LoRA model is trained" if training != "off"
                    else "centroid classifier (router.training = off)"))
@@ -129,7 +134,7 @@ class WarmUp:
             self.report(Progress(INDEX_STEP, 1, 1))
 
     def _llm(self) -> None:
-        backend = self.context.config.get("llm.backend", "local")
+        backend = self.context.config.get("llm.backend")
         try:
             if not loads_in_process(self.context, backend):
                 return

@@ -163,7 +163,7 @@ class ChatApp(App[None]):
     def _apply_look(self) -> None:
         """`[tui] theme` and `[tui.keys]` from config.toml; a bad value is a notice, never fatal."""
         config = self.context.config
-        theme = str(config.get("tui.theme", "") or "")
+        theme = str(config.get("tui.theme"))
         if theme:
             if theme in self.available_themes:
                 self.theme = theme
@@ -335,9 +335,19 @@ class ChatApp(App[None]):
                 working = f"stopping the cancelled action… {seconds}s"
             else:
                 working = f"working… {seconds}s (Esc cancels)"
-        self.query_one(StatusLine).show(
-            config.get("llm.backend", "?"), config.get("rag.kb", "?"), self.context.session_id, working
-        )
+        self.query_one(StatusLine).show(config.get("llm.backend"), self._plugin_status(), self.context.session_id, working)
+
+    def _plugin_status(self) -> list[tuple[str, str]]:
+        """What the plugins publish for the status line (rag: its knowledge base)."""
+        parts: list[tuple[str, str]] = []
+        registry = self.context.registry
+        for plugin in registry.plugins.values() if registry is not None else ():
+            status = getattr(plugin, "status", None)  # a plugin need not subclass Plugin
+            try:
+                parts.extend((str(label), str(value)) for label, value in (status(self.context) if status else ()))
+            except Exception:  # noqa: BLE001 - a broken hook leaves its part out, never breaks the chat
+                continue
+        return parts
 
     # -- input ---------------------------------------------------------------------
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
@@ -448,7 +458,7 @@ class ChatApp(App[None]):
             while not warm.index_ready.wait(0.1):
                 if self.context.cancel.cancelled:
                     return False
-        backend = self.context.config.get("llm.backend", "local")
+        backend = self.context.config.get("llm.backend")
         return loads_in_process(self.context, backend) and not warm.llm_ready.is_set()
 
     # -- events --------------------------------------------------------------------
@@ -611,7 +621,7 @@ class ChatApp(App[None]):
         retry_of = self._retry_of
         if retry_of is not None:
             meta["retry_of"] = retry_of.id
-            meta["backend"] = self.context.config.get("llm.backend", "")
+            meta["backend"] = self.context.config.get("llm.backend")
         if reply.cancelled:
             meta["cancelled"] = True
         if reply.text.strip() or reply.sources or reply.images or reply.data or reply.cancelled:

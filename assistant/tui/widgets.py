@@ -467,12 +467,14 @@ class FindScreen(ModalScreen):
 
 
 class StatusLine(Static):
-    def show(self, backend: str, kb: str, session: int | None, working: str = "") -> None:
+    def show(self, backend: str, parts: list[tuple[str, str]], session: int | None, working: str = "") -> None:
+        """`parts`: the (label, value) pairs the plugins publish (`Plugin.status`)."""
         text = RichText()
         text.append("LLM ", style="dim")
         text.append(str(backend))
-        text.append("  ·  KB ", style="dim")
-        text.append(str(kb))
+        for label, value in parts:
+            text.append(f"  ·  {label} ", style="dim")
+            text.append(value)
         text.append("  ·  session ", style="dim")
         text.append(f"#{session}" if session is not None else "-")
         text.append("  ·  ", style="dim")

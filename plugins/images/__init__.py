@@ -192,7 +192,7 @@ class ImagesPlugin(Plugin):
         if not missing or model.lower() not in MODEL_MODULES:
             yield from events
             return
-        budget = float(context.config.get("images.quick_budget", QUICK_BUDGET_S))
+        budget = float(context.config.get("images.quick_budget"))
         advice = ("a diffusion model needs minutes of training: expect noise from a quick one; "
                   "/train diffusion --time-budget 900 draws clear digits" if model.lower() == "diffusion"
                   else f"/train {model} --time-budget 600 gives better pictures")

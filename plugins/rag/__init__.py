@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-from assistant import Command, Context, Event, Plugin, Request, Setting
+from assistant import Command, Context, Event, Plugin, Request
 
-from .retriever import MIN_COVERAGE
+from .settings import SETTINGS
 
 
 def _make_retriever(context: Context):
@@ -29,13 +29,10 @@ class RagPlugin(Plugin):
         Command("kb", "show knowledge bases, or switch to NAME (a new one starts empty)", "[NAME]"),
     )
     intents = {"ask": "ask", "ingest": "ingest"}
-    settings = {
-        "rag.kb": Setting("default", "active knowledge base"),
-        "rag.k": Setting(5, "passages retrieved per question"),
-        "rag.min_coverage": Setting(MIN_COVERAGE, "below this score a question counts as not covered by the notes"),
-        "vector_store.kind": Setting("chroma", "where vectors are kept", choices=("chroma", "faiss")),
-        "vector_store.url": Setting("", "a Chroma server, e.g. http://127.0.0.1:8000 (empty: on disk)"),
-    }
+    settings = SETTINGS
+
+    def status(self, context: Context) -> list[tuple[str, str]]:
+        return [("KB", str(context.config.get("rag.kb")))]
 
     def intent_examples(self) -> dict[str, list[str]]:
         from assistant import load_intent_examples

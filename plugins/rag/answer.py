@@ -225,7 +225,7 @@ def _fit_prompt(template: Any, all_hits: list[Any], context: Any, question: str,
     """
     try:
         from assistant import context_window, count_tokens
-        window = context_window(context) - int(context.config.get("llm.max_tokens", 512) or 512)
+        window = context_window(context) - int(context.config.get("llm.max_tokens"))
     except ImportError:
         count_tokens, window = None, None
     for keep_history in ((True, False) if turns else (False,)):

@@ -202,7 +202,7 @@ def evaluate_answers(context: Any, retriever: Any, items: list[dict[str, Any]], 
 
 
 def backend_label(context: Any) -> str:
-    name = context.config.get("llm.backend", "local") or "local"
+    name = context.config.get("llm.backend")
     spec = getattr(context.llm, "spec", None)
     return f"{name} ({spec.label})" if spec is not None else str(name)
 

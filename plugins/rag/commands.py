@@ -150,7 +150,7 @@ def _slash_kb(request: Request, context: Context) -> Iterator[Event]:
 # -- shared actions ---------------------------------------------------------------------
 def rewriter(context: Context) -> Callable[[list[dict[str, str]]], str] | None:
     """The LLM rewrite of follow-ups when `rag.followup = "llm"`; None means the rules alone."""
-    if str(context.config.get("rag.followup", "rules")).lower() != "llm":
+    if str(context.config.get("rag.followup")).lower() != "llm":
         return None
 
     def complete(messages: list[dict[str, str]]) -> str:

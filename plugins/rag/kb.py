@@ -119,6 +119,9 @@ class IngestReport:
 
 class KnowledgeBase:
     def __init__(self, config: Any, name: str = DEFAULT_KB, embeddings: Any = None):
+        from course_assistant_plugins.rag.settings import SETTINGS
+
+        config.declare(SETTINGS)  # the store's keys, for a bare Config too
         self.config = config
         self.name = check_name(name)
         self.dir = kb_root(config) / name

@@ -93,6 +93,9 @@ class _Lexical:
 
 class Retriever:
     def __init__(self, config: Any, embeddings: Any = None):
+        from course_assistant_plugins.rag.settings import SETTINGS
+
+        config.declare(SETTINGS)  # a bare Config (scripts, tests) gets rag's defaults too
         self.config = config
         self._embeddings = embeddings
         self._kbs: dict[str, Any] = {}
@@ -104,7 +107,7 @@ class Retriever:
     def kb_name(self, kb: str | None = None) -> str:
         from course_assistant_plugins.rag.kb import check_name
 
-        return check_name(kb or str(self.config.get("rag.kb", "default") or "default"))
+        return check_name(kb or str(self.config.get("rag.kb")))
 
     def knowledge_base(self, name: str | None = None):
         from course_assistant_plugins.rag.kb import KnowledgeBase
@@ -122,6 +125,10 @@ class Retriever:
 
             self._embeddings = get_embeddings()
         return self._embeddings
+
+    def is_indexed(self, kb: str | None = None) -> bool:
+        """The knowledge base was indexed before (reads one file; loads no model)."""
+        return self.knowledge_base(kb).manifest_path.is_file()
 
     def prepare(self, kb: str | None = None, cancel: Any = None) -> Iterator[Event]:
         """Once per process: bring the default KB up to date with the built-in notes."""
@@ -182,7 +189,7 @@ class Retriever:
         for _ in self.prepare(kb):
             pass
         name = self.kb_name(kb)
-        k = max(1, int(k or self.config.get("rag.k", 5) or 5))
+        k = max(1, int(k or self.config.get("rag.k")))
         if not question:
             return Retrieval(question, False, [], 0.0, name)
         lexical = self._lexical_for(name)
@@ -210,5 +217,5 @@ class Retriever:
                             bm25_of.get(cid, 0.0)))
         overlap = lexical.overlap(tokens, top_sparse[0][0] if top_sparse else None)
         coverage = best + LEXICAL_WEIGHT * overlap
-        threshold = float(self.config.get("rag.min_coverage", MIN_COVERAGE))
+        threshold = float(self.config.get("rag.min_coverage"))
         return Retrieval(question, coverage >= threshold, hits, best, name, round(coverage, 4))

@@ -27,8 +27,8 @@ class StoreError(UserError):
 
 def store_key(config: Any) -> str:
     """Identifies where vectors live; a knowledge base re-indexes when it changes."""
-    kind = str(config.get("vector_store.kind", "chroma") or "chroma").lower()
-    url = str(config.get("vector_store.url", "") or "")
+    kind = str(config.get("vector_store.kind")).lower()
+    url = str(config.get("vector_store.url"))
     if kind not in ("chroma", "faiss"):
         raise StoreError(f"unknown vector_store.kind {kind!r}; use 'chroma' or 'faiss'")
     if kind == "chroma" and url:

@@ -79,6 +79,19 @@ def test_no_core_module_names_a_builtin_plugin_module():
     assert offenders == []
 
 
+def test_no_core_module_reads_a_builtin_plugins_config_key():
+    """The plugins' keys (rag.kb, images.quick_budget, ...) are theirs: the core reads what a plugin publishes
+    (`Plugin.status`, its services), never their config. Every string in the core counts, docstrings too."""
+    import re
+
+    plugin_key = re.compile(r"\b(rag|vector_store|images|classifier|prompting)\.[a-z_]+")
+    offenders = [f"{p.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}"
+                 for p in (ROOT / "assistant").rglob("*.py")
+                 for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and plugin_key.search(node.value)]
+    assert offenders == []
+
+
 def test_core_import_graph_has_no_cycle():
     graph = core_graph()
     # `assistant` (the public API) re-exports the core; core modules import the modules themselves.

@@ -26,7 +26,9 @@ def notes_index(tmp_path_factory, embeddings):
 
     home = resolve_home(tmp_path_factory.mktemp("notes-home"))
     retriever = Retriever(Config(home), embeddings)
+    assert not retriever.is_indexed()
     events = list(retriever.prepare())
+    assert retriever.is_indexed()
     assert any(isinstance(e, Notice) and "first use" in e.message for e in events)
     assert any(isinstance(e, Progress) for e in events)
     assert retriever.knowledge_base().chunk_count() > 50

@@ -106,3 +106,13 @@ def test_chat_commands_and_retriever_service(notes_home, make_context, tmp_path)
     assert "* scratch" in listing and "default" in listing
     bad = Collected(dispatch("/ingest", context))
     assert bad.errors and "needs a file" in bad.errors[0].message
+
+
+def test_the_warm_up_asks_the_retriever_whether_the_notes_are_indexed(home, notes_home, make_context):
+    """The core's warm-up knows no rag file: it asks the `retriever` service."""
+    from assistant.warmup import model_states, notes_are_indexed
+
+    assert notes_are_indexed(make_context(notes_home))
+    fresh = make_context(home.parent / "fresh-home")
+    assert not notes_are_indexed(fresh)
+    assert ("course notes", "not indexed yet: indexing now (first run only)") in model_states(fresh)

@@ -12,7 +12,7 @@ from assistant.plugin import Command, Context, Plugin, Request
 from assistant.present import describe_data, relevance
 from assistant.registry import Registry
 from assistant.tui.app import ChatApp
-from assistant.tui.widgets import DataLine, FindScreen, NoticeLine, PromptInput, SourcesPanel, Welcome
+from assistant.tui.widgets import DataLine, FindScreen, NoticeLine, PromptInput, SourcesPanel, StatusLine, Welcome
 from tests.tui.test_chat import lines_of, replies, send, user_messages
 
 FUSED = [Source("knowledge/gan.md", "GANs > Mode collapse", 40, 52, 0.0328, "The generator keeps drawing one mode."),
@@ -57,6 +57,29 @@ class RouterPlugin(Plugin):
 
     def services(self):
         return {"intent_classifier": lambda context: HelpMisroutingClassifier()}
+
+
+class IndexStub:
+    """A retriever service that only answers the warm-up's question."""
+
+    def is_indexed(self, kb=None) -> bool:
+        return False
+
+
+class RetrieverPlugin(Plugin):
+    name = "retriever-stub"
+    description = "test retriever"
+
+    def services(self):
+        return {"retriever": lambda context: IndexStub()}
+
+
+class BrokenStatusPlugin(Plugin):
+    name = "broken-status"
+    description = "a status hook that fails"
+
+    def status(self, context):
+        raise RuntimeError("no status today")
 
 
 def make_app(home, *plugins) -> ChatApp:
@@ -171,7 +194,7 @@ async def test_ctrl_c_copies_a_selection_and_keeps_cancel_otherwise(home):
 
 
 async def test_welcome_lists_things_to_try_and_the_models(home):
-    app = make_app(home)
+    app = make_app(home, RetrieverPlugin)  # the notes' line comes from the retriever service
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(100):  # drawn just after the first frame
             await pilot.pause(0.05)
@@ -181,6 +204,21 @@ async def test_welcome_lists_things_to_try_and_the_models(home):
         assert "draw 16 sevens" in text and "/cot" in text and "mode collapse" in text
         assert "course notes" in text and "not indexed yet" in text and "language model (local)" in text
         assert user_messages(app) == []
+
+
+async def test_status_line_shows_what_plugins_publish(home):
+    from course_assistant_plugins.rag import RagPlugin
+
+    (home / "config.toml").write_text('[rag]\nkb = "exam"\n', encoding="utf-8")
+    app = make_app(home, RagPlugin, BrokenStatusPlugin)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        status = str(app.query_one(StatusLine).content)
+        assert "LLM local" in status and "KB exam" in status and "session" in status
+    bare = make_app(home)  # no plugin publishes a knowledge base: the line names none
+    async with bare.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        assert "KB" not in str(bare.query_one(StatusLine).content)
 
 
 async def test_theme_keymap_and_command_palette_come_from_config(home):
