@@ -183,7 +183,7 @@ def test_cli_and_chat_draw_sevens(trained, home, run_cli):
     assert code == 0, stderr
     assert out.exists()
     code, _, stderr = run_cli("image", "sample", "diffusion", "--n", "2", "--label", "12", "--out", str(home / "x.png"))
-    assert code == 1 and "outside the classes" in stderr
+    assert code == 2 and "must be between 0 and 9, got 12" in stderr  # a usage error, with the range
     # The chat: the intent router fills the slots model=diffusion, n=16, label=7.
     from course_assistant_plugins.images import ImagesPlugin
 
