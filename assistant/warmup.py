@@ -100,10 +100,14 @@ class WarmUp:
         self.llm_seconds_left: float | None = None  # the model step's estimate, for the chat's notice
         self.thread: threading.Thread | None = None
         self._deferred: Any = None
+        self._start_lock = threading.Lock()
 
     def start(self) -> "WarmUp":
-        self.thread = threading.Thread(target=self.run, name="warm-up", daemon=True)
-        self.thread.start()
+        """Start the steps in a daemon thread; a second call (a question asked first) changes nothing."""
+        with self._start_lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.run, name="warm-up", daemon=True)
+                self.thread.start()
         return self
 
     def run(self) -> None:

@@ -157,7 +157,9 @@ class ChatApp(App[None]):
         # Draw the old conversation after the first frame so the prompt shows at once.
         self.call_after_refresh(self._show_first_session)
         if self._warm_up:
-            # After the first frame: the prompt is usable while models load.
+            # Started after the first frame (the prompt is usable while models load), or at once by a
+            # question typed before that: the question must see the warm-up either way.
+            self.warmup = WarmUp(self.context, report=self._warm_report)
             self.set_timer(0.5, self._start_warm_up)
 
     def _apply_look(self) -> None:
@@ -178,7 +180,8 @@ class ChatApp(App[None]):
             self.set_keymap(keymap)
 
     def _start_warm_up(self) -> None:
-        self.warmup = WarmUp(self.context, report=self._warm_report).start()
+        if self.warmup is not None:
+            self.warmup.start()
         self._warm_timer = self.set_interval(0.25, self._drain_warm_up)
 
     def _warm_report(self, event: Progress) -> None:
@@ -453,6 +456,7 @@ class ChatApp(App[None]):
         warm = self.warmup
         if warm is None:
             return False
+        warm.start()  # a question asked before the first frame's timer
         if not warm.index_ready.is_set():
             put(Notice("info", "first run: waiting for the course notes to be indexed (see the bar below)"))
             while not warm.index_ready.wait(0.1):

@@ -275,8 +275,10 @@ class KnowledgeBase:
 
         lock = self.writer_lock()
         if not lock.try_acquire():
-            yield Notice("info", f"knowledge base '{self.name}' is being written by another process "
-                                 f"(pid {lock.holder()}); waiting for it to finish")
+            holder = lock.holder()
+            # The chat's first-run indexing and a question's retrieval can meet in one process too.
+            who = "another task of this program" if holder == str(os.getpid()) else f"another process (pid {holder})"
+            yield Notice("info", f"knowledge base '{self.name}' is being written by {who}; waiting for it to finish")
             try:
                 lock.acquire(LOCK_WAIT_SECONDS, cancel)
             except LockTimeout as exc:
