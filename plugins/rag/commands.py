@@ -351,7 +351,7 @@ def _ask_one(question: str, history: list[dict[str, str]], options: dict[str, An
 
 def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> Iterator[Event]:
     """`ask QUESTION` or `ask -` (stdin lines), optionally continuing a saved session."""
-    from course_assistant_plugins.rag.inputs import InputLineError, parse_line
+    from course_assistant_plugins.rag.inputs import Question, read_questions
 
     store, history = None, []
     if args.session is not None:
@@ -363,14 +363,9 @@ def _ask_with_history(args: Any, context: Context, options: dict[str, Any]) -> I
     if args.question != "-":
         yield from _ask_turn(args.question, history, options, context, store, args.session)
         return
-    for number, line in enumerate(sys.stdin, 1):
-        context.cancel.raise_if_cancelled()
-        try:
-            question = parse_line(line, number)
-        except InputLineError as exc:
-            yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
-            continue
-        if question is None:
+    for question in read_questions(sys.stdin, args.json, context.cancel):
+        if not isinstance(question, Question):  # a bad line's warning
+            yield question
             continue
         turns = history + question.history if store is not None else question.history
         yield from _ask_turn(question.text, turns, options, context, store, args.session)
@@ -421,20 +416,16 @@ def _cli_retrieve(args: Any, context: Context) -> Iterator[Event]:
         return
 
     def events() -> Iterator[Event]:
-        from course_assistant_plugins.rag.inputs import InputLineError, Question, parse_line
+        from course_assistant_plugins.rag.inputs import Question, read_questions
 
         retriever = retriever_of(context)
         for event in retriever.prepare(args.kb, cancel=context.cancel):
             yield event
-        for number, line in enumerate(sys.stdin, 1):
-            context.cancel.raise_if_cancelled()
-            try:
-                question = parse_line(line, number)
-            except InputLineError as exc:
-                yield Data({"line": number, "error": str(exc)}) if args.json else Notice("warning", str(exc))
+        # a blank line still gets its (empty) result line
+        for question in read_questions(sys.stdin, args.json, context.cancel, keep_blank=True):
+            if not isinstance(question, Question):  # a bad line's warning
+                yield question
                 continue
-            if question is None:  # a blank line still gets its (empty) result line
-                question = Question("", [], number)
             result = search(question.text, context, args.k, args.kb, question.history)
             if args.json:
                 yield Data(result.as_dict())

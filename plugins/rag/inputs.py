@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 MAX_HISTORY_TURNS = 20
 MAX_TURN_CHARS = 8000
@@ -64,3 +64,27 @@ def parse_line(line: str, number: int = 0) -> Question | None:
     except InputLineError as exc:
         raise InputLineError(f"line {number}: {exc}") from None
     return Question(" ".join(question.split()), history, number)
+
+
+def read_questions(lines: Iterable[str], as_json: bool, cancel: Any,
+                   keep_blank: bool = False) -> Iterator["Question | Any"]:
+    """Questions from input lines (stdin); a malformed line becomes a warning event and the rest goes on.
+
+    Yields a `Question` per line (a blank one as an empty question when `keep_blank`) or, for a bad
+    line, `Data({"line", "error"})` with `as_json` and a warning `Notice` without.
+    """
+    from assistant import Data, Notice
+
+    for number, line in enumerate(lines, 1):
+        cancel.raise_if_cancelled()
+        try:
+            question = parse_line(line, number)
+        except InputLineError as exc:
+            yield Data({"line": number, "error": str(exc)}) if as_json else Notice("warning", str(exc))
+            continue
+        if question is None:
+            if not keep_blank:
+                continue
+            question = Question("", [], number)
+        yield question
+
