@@ -10,7 +10,14 @@ three models train again on the built-in MNIST source (4,000 digits), for the
 two data paths side by side. All samples are scored by the same evaluator
 against the 1,000 held-out real MNIST digits, which are not in the folder.
 
+The data-path comparison is matched so that only the path differs: the folder
+side reads a labelled copy of the digits (sub-folders 0-9), so diffusion is
+class-conditional on both sides, and both sides train on the same number of
+images (a fixed epoch count each, not a time budget, so machine load cannot
+change the result). `--path-seeds 0,1` repeats it per seed to show the noise.
+
     python bench/images_folder.py [--budget 300] [--n 1000] [--figures docs/images] [--json]
+    python bench/images_folder.py --skip-course --path-seeds 0,1    # the data-path comparison alone
 
 Also prints the FID of the real folder digits as prepared now and as the old
 preparation (every image shrunk into 20x20) left them.
@@ -46,12 +53,18 @@ def _bench_module(name: str):
     return module
 
 
-def export_pngs(images: np.ndarray, folder: Path) -> None:
+# Training images per model for the data-path comparison: about 300 s each on a quiet 2-core machine.
+PATH_IMAGES = {"vae": 1_600_000, "gan": 800_000, "diffusion": 32_000}
+
+
+def export_pngs(images: np.ndarray, folder: Path, labels: np.ndarray | None = None) -> None:
+    """One 28x28 PNG per digit; with labels, in sub-folders 0-9 as a user labels them."""
     from PIL import Image as PILImage
 
-    folder.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
-        PILImage.fromarray((img[..., 0] * 255).round().astype(np.uint8)).save(folder / f"digit-{i:05d}.png")
+        target = folder / str(int(labels[i])) if labels is not None else folder
+        target.mkdir(parents=True, exist_ok=True)
+        PILImage.fromarray((img[..., 0] * 255).round().astype(np.uint8)).save(target / f"digit-{i:05d}.png")
 
 
 def old_preparation(images: np.ndarray) -> np.ndarray:
@@ -75,13 +88,14 @@ def _context(home: Path):
     return Context(Config(resolve_home(home)))
 
 
-def train_ours(model: str, context, budget: float, seed: int, data: str) -> tuple[dict, callable]:
+def train_ours(model: str, context, options: dict, seed: int, data: str) -> tuple[dict, callable]:
+    """Train through the plugin with `options` (a time budget or epochs); returns stats and a sampler."""
     from assistant.events import Data, Error
     from course_assistant_plugins.images.models import model_module
 
     module = model_module(model)
     info: dict = {}
-    for event in module.train(context, {"time_budget": budget, "seed": seed, "quiet": True, "data": data}):
+    for event in module.train(context, dict(options, seed=seed, quiet=True, data=data)):
         if isinstance(event, Error):
             raise RuntimeError(event.line())
         if isinstance(event, Data) and isinstance(event.obj, dict) and event.obj.get("action") == "train":
@@ -97,7 +111,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=1000, help="samples scored per model (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="vae,gan,diffusion")
-    parser.add_argument("--skip-builtin", action="store_true", help="leave out the built-in MNIST runs")
+    parser.add_argument("--skip-builtin", action="store_true", help="leave out the data-path comparison")
+    parser.add_argument("--skip-course", action="store_true", help="leave out the course models and our folder runs")
+    parser.add_argument("--path-seeds", default="0", help="seeds of the data-path comparison (default 0)")
     parser.add_argument("--figures", metavar="DIR", help="write a sample grid per model here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -117,7 +133,7 @@ def main() -> int:
     folder_train = load_digits_data(str(folder), "train")
     classifier = load_classifier(judge)
     homes = {}
-    for kind in ("folder", "builtin"):
+    for kind in ("folder", "labelled", "builtin"):
         homes[kind] = _context(work / kind)
         shutil.copytree(work / "judge" / "models", work / kind / "models", dirs_exist_ok=True)
     models = [m for m in args.models.split(",") if m in MODELS]
@@ -145,25 +161,41 @@ def main() -> int:
 
     images_bench, diffusion_bench = _bench_module("images"), _bench_module("diffusion")
     course = {"vae": images_bench.course_vae, "gan": images_bench.course_gan, "diffusion": diffusion_bench.course_ddpm}
-    for model in models:
+    budget = {"time_budget": args.budget}
+    for model in models if not args.skip_course else ():
         generate, stats = course[model](folder_train.x, args.budget, args.seed)
         if "images" not in stats:  # the course DDPM reports batches (of 128) and images/s
             stats = dict(stats, images=stats["batches"] * 128, seconds=stats["batches"] * 128 / stats["images_per_s"])
         score(COURSE[model], generate(args.n), stats)
-        stats, generate = train_ours(model, homes["folder"], args.budget, args.seed, str(folder))
+        stats, generate = train_ours(model, homes["folder"], budget, args.seed, str(folder))
         score(f"our {model} on the folder", generate(args.n), stats)
-        if not args.skip_builtin:
-            stats, generate = train_ours(model, homes["builtin"], args.budget, args.seed, "mnist")
-            score(f"our {model} on built-in MNIST", generate(args.n), stats)
+
+    seeds = [int(s) for s in args.path_seeds.split(",") if s.strip()]
+    if not args.skip_builtin:
+        labelled = work / "my-digits-labelled"
+        export_pngs(mnist_train.x, labelled, mnist_train.y)
+        labelled_train = load_digits_data(str(labelled), "train")
+        sides = {"built-in MNIST": ("builtin", "mnist", len(mnist_train)),
+                 "labelled PNG folder": ("labelled", str(labelled), len(labelled_train))}
+        for model in models:
+            for seed in seeds:
+                for side, (home, data, n_train) in sides.items():
+                    epochs = max(1, round(PATH_IMAGES[model] / n_train))
+                    stats, generate = train_ours(model, homes[home], {"epochs": epochs}, seed, data)
+                    score(f"our {model} on {side}, seed {seed} ({epochs} epochs)", generate(args.n), stats)
 
     print()
     fid = {name: row["metrics"]["fid"] for name, row in rows.items()}
-    for model in models:
+    for model in models if not args.skip_course else ():
         ours = fid[f"our {model} on the folder"]
         print(f"our {model} (folder) / {COURSE[model]}: FID ratio {ours / fid[COURSE[model]]:.2f} (goal <= 0.75)")
-        if not args.skip_builtin:
-            print(f"our {model}: built-in MNIST FID {fid[f'our {model} on built-in MNIST']:.2f} vs folder {ours:.2f}")
-    if "diffusion" in models:
+    for model in models if not args.skip_builtin else ():
+        by_side = {side: [v for k, v in fid.items() if k.startswith(f"our {model} on {side},")] for side in
+                   ("built-in MNIST", "labelled PNG folder")}
+        print(f"our {model}: built-in MNIST FID {' / '.join(f'{v:.2f}' for v in by_side['built-in MNIST'])} vs "
+              f"PNG folder {' / '.join(f'{v:.2f}' for v in by_side['labelled PNG folder'])} (seeds {args.path_seeds}, "
+              f"{PATH_IMAGES[model]:,} training images each)")
+    if "diffusion" in models and not args.skip_course:
         best_course = min(fid[COURSE[m]] for m in models)
         print(f"our diffusion (folder) FID {fid['our diffusion on the folder']:.2f} vs the best course model "
               f"{best_course:.2f}: {'beats' if fid['our diffusion on the folder'] < best_course else 'does not beat'} "
