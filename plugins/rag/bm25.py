@@ -36,6 +36,22 @@ def tokenize(text: str) -> list[str]:
     return [stem(t) for t in TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
+# Words that course texts use interchangeably for the same part of an argument: a question about
+# "drawbacks" must find a list labelled "Cons". General English only, nothing about one subject.
+SYNONYM_GROUPS = (
+    ("drawback", "downside", "disadvantage", "con", "limitation", "weakness", "shortcoming"),
+    ("advantage", "benefit", "pro", "strength", "upside"),
+    ("hard", "difficult", "challenge", "difficulty"),
+)
+_SYNONYMS = {stem(w): tuple(dict.fromkeys(stem(x) for x in group if stem(x) != stem(w)))
+             for group in SYNONYM_GROUPS for w in group}
+
+
+def expand_query(tokens: list[str]) -> list[str]:
+    """The query's tokens plus their synonyms (SYNONYM_GROUPS), for ranking only."""
+    return tokens + [s for t in tokens for s in _SYNONYMS.get(t, ())]
+
+
 class BM25:
     def __init__(self, corpus: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
         import numpy as np

@@ -16,6 +16,10 @@ course module, docs/rag.md):
   starts a new chunk and names it in the heading path.
 - A paragraph that opens with a bold-only line ("**Optimal Discriminator:**")
   starts a new chunk with that label in its heading path.
+- So does a list item that is only a bold label ("*   **Cons:**",
+  "3.  **Encoder Class:**", its points indented below it): revision
+  summaries pack pros, cons and applications of several topics into one
+  list, and a question about one of them should find that item, named.
 
 Heading titles lose their Markdown emphasis (`**...**`).
 """
@@ -29,12 +33,14 @@ from course_assistant_plugins.rag.loaders import Block, Document
 
 MAX_WORDS = 100
 MIN_WORDS = 30
-VERSION = 4  # bump when chunking or indexed text changes: every file is indexed again
+VERSION = 5  # bump when chunking or indexed text changes: every file is indexed again
 
 PART_TITLE = re.compile(r"^(?:module|unit|chapter|part|sub-?topic|lecture|week|lesson)\b", re.I)
 CODE_SECTION = re.compile(r"^\s*(?:#|//|--)\s*-{2,}\s*(.+?)\s*-{2,}\s*$")
 BOLD_LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_\n]{2,80}?)(?:\*\*|__)\s*:?\s*$")
 LIST_ITEM = re.compile(r"^(?:\d+[.)]|[*+-])\s+")
+# A list item that is only a bold label ("*   **Cons:**", "3.  **Encoder Class:**"); its sub-items follow.
+LABEL_ITEM = re.compile(r"^(\s*)(?:\d+[.)]|[*+-])\s+(?:\*\*|__)([^*_\n]{2,80}?)(?:\*\*|__)\s*:?\s*$")
 LABEL_LEVEL = 8  # below any Markdown heading: a code section or a bold label
 
 
@@ -124,6 +130,23 @@ def _code_sections(block: Block, doc: Document) -> list[tuple[str, Block]]:
     return sections
 
 
+def _labelled_items(block: Block, doc: Document) -> list[tuple[int, str, Block]]:
+    """A list cut before each label-only item: [(indent depth or -1, label or "", piece)]."""
+    if doc.lines is None or block.start == block.end:
+        return [(-1, "", block)]
+    cuts = [n for n in range(block.start, block.end + 1) if LABEL_ITEM.match(doc.lines[n - 1])]
+    if not cuts:
+        return [(-1, "", block)]
+    bounds = sorted(set([block.start] + cuts)) + [block.end + 1]
+    pieces = []
+    for a, b in zip(bounds, bounds[1:]):
+        found = LABEL_ITEM.match(doc.lines[a - 1])
+        depth = len(found.group(1).expandtabs(4)) // 2 if found else -1
+        pieces.append((depth, clean_title(found.group(2)).rstrip(":") if found else "",
+                       Block(a, b - 1, "\n".join(doc.lines[a - 1:b - 1]))))
+    return pieces
+
+
 def _bold_label(block: Block) -> str:
     first = block.text.split("\n", 1)[0]
     found = BOLD_LABEL.match(first)
@@ -176,6 +199,18 @@ def chunk_document(doc: Document, max_words: int = MAX_WORDS, min_words: int = M
         if label:
             open_heading(LABEL_LEVEL, label)
         code = _code_sections(block, doc)
+        items = _labelled_items(block, doc) if len(code) == 1 and not code[0][0] and not \
+            block.text.lstrip().startswith(("```", "~~~")) else []
+        if len(items) > 1 or (items and items[0][1]):
+            for depth, title, part in items:
+                if title:
+                    open_heading(LABEL_LEVEL + 1 + depth, title)
+                for piece in _split_long(part, doc, max_words):
+                    add(piece)
+            close_section()  # the list's labels end with the list
+            while stack and stack[-1][0] > LABEL_LEVEL:
+                stack.pop()
+            continue
         for title, part in code:
             if title:
                 open_heading(LABEL_LEVEL + 1, title)

@@ -75,7 +75,10 @@ def test_eval_answers_cli_with_the_extractive_backend(notes_home, run_cli):
     assert summary["questions"] == len(rows) == 6 and summary["out_of_scope"] >= 1
     assert summary["model"] == "extractive"
     assert summary["out_of_scope_declined"] == 1.0 and summary["in_scope_declined"] == 0.0
-    assert summary["correctness"] > 0.3 and summary["citation_precision"] > 0.3  # quotes the retrieved gold passage
+    assert summary["correctness"] > 0.5
+    answered = [r for r in rows if r.get("citations")]
+    # Most answers quote (and cite) the gold passage when retrieval found it.
+    assert sum(1 for r in answered if r["citation_precision"] > 0) * 2 > len(answered)
     assert summary["faithfulness"] >= 0.9  # quotes are supported by construction
     assert all(r["total_s"] >= r["first_token_s"] >= 0 for r in rows)
 

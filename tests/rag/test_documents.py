@@ -63,6 +63,39 @@ def test_long_sections_split_at_lines_without_gaps(tmp_path):
     assert all(len(c.text.split()) <= 100 + 10 for c in chunks[:-1])
 
 
+def test_label_only_list_items_become_named_chunks(tmp_path):
+    summary = ("# Diffusion\n\n## Summary\n\n"
+               "*   **Advantages:**\n    *   Sharp and diverse samples.\n    *   Stable training with a plain loss.\n"
+               "*   **Cons:**\n    *   **Slow Sampling:** many network calls per image.\n    *   Costly to train.\n"
+               "*   **Uses:** text to image, inpainting.\n")
+    path = write(tmp_path / "d.md", summary)
+    chunks = chunk_document(load(path))
+    lines = path.read_text().split("\n")
+    by_heading = {c.heading: c for c in chunks}
+    assert set(by_heading) == {"Diffusion > Summary > Advantages", "Diffusion > Summary > Cons"}
+    cons = by_heading["Diffusion > Summary > Cons"]
+    # The label's own points stay with it (an inline bold label is not a new section); no line is lost.
+    assert lines[cons.start_line - 1].strip() == "*   **Cons:**" and "Slow Sampling" in cons.text
+    assert "Uses" in cons.text and cons.end_line == len(lines) - 1
+    assert by_heading["Diffusion > Summary > Advantages"].end_line == cons.start_line - 1
+
+
+def test_query_synonyms_find_a_list_labelled_with_another_word():
+    from course_assistant_plugins.rag.bm25 import BM25, expand_query, tokenize
+
+    docs = [tokenize(text) for text in (
+        "Diffusion, cons: sampling is slow and training is costly",
+        "Diffusion models add noise step by step and learn to remove it",
+        "A diffusion model predicts the noise with a U-Net",
+        "GANs pit a generator against a discriminator",
+        "A VAE encoder outputs a mean and a log-variance")]
+    query = tokenize("What are the drawbacks of diffusion models?")
+    assert "con" in expand_query(query) and "drawback" in expand_query(query)
+    bm25 = BM25(docs)
+    assert bm25.top(query, 1)[0][0] != 0  # on its own words the question misses the list of cons
+    assert bm25.top(expand_query(query), 1)[0][0] == 0
+
+
 def test_math_is_dropped_from_the_indexed_text_but_kept_in_the_chunk(tmp_path):
     path = write(tmp_path / "m.md", "# M\n\nWe add noise $\\beta_t$ here.\n\n$$\nq(x_t) = \\mathcal{N}(0, I)\n$$\n\nThen we stop.\n")
     chunk = chunk_document(load(path))[0]
