@@ -197,6 +197,7 @@ def evaluate_answers(context: Any, retriever: Any, items: list[dict[str, Any]], 
         yield Progress("evaluating answers", index, len(items))
     summary = summarise(rows)
     summary["model"] = backend_label(context)
+    summary["temperature"] = float(context.config.get("llm.temperature"))
     summary["model_load_s"] = load_s
     yield Data({"summary": summary, "rows": rows})
 

@@ -495,7 +495,9 @@ def _cli_eval_answers(args: Any, context: Context) -> Iterator[Event]:
         items, kb = yield from eval_documents(args.qa_file, items, context, args.kb, args.documents)
         if args.eval_model:
             context.config.set("llm.backend", args.eval_model, save=False)
-            context.drop_service("llm")
+        # Greedy decoding: two runs of the same code and model give the same figures.
+        context.config.override("llm.temperature", 0.0)
+        context.drop_service("llm")
         for event in evaluate_answers(context, retriever_of(context), items, k=args.k, kb=kb):
             if isinstance(event, Data) and not args.json:
                 yield Text(report(event.obj))
