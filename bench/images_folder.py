@@ -6,9 +6,10 @@ diffusion model train on that folder through the plugin (`--data DIR`: its
 80% train split, 3,200 images); the course's VAE, GAN and DDPM (re-created in
 bench/images.py and bench/diffusion.py) train on the very same 3,200 prepared
 images; every model gets the same wall-clock budget in this one run. Then our
-three models train again on the built-in MNIST source (4,000 digits), for the
-two data paths side by side. All samples are scored by the same evaluator
-against the 1,000 held-out real MNIST digits, which are not in the folder.
+three models train on the built-in MNIST source and on the same digits read
+from PNGs, for the two data paths side by side (below). All samples are
+scored by the same evaluator against the 1,000 held-out real MNIST digits,
+which are not in the folder.
 
 The data-path comparison is matched so that only the path differs: the folder
 side reads a labelled copy of the digits (sub-folders 0-9), so diffusion is
