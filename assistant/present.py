@@ -118,7 +118,7 @@ BAR_CELLS = 5
 def relevance(scores: Sequence[float]) -> list[tuple[str, str]]:
     """(words, bar) per passage, relative to the best passage of the same answer.
 
-    A fused rank score (0.03) means nothing to a student; how a passage
+    A raw fused score (0.62) means nothing to a student; how a passage
     compares with the best one retrieved for the same question does.
     """
     best = max((s for s in scores if s > 0), default=0.0)
