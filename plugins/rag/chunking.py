@@ -33,7 +33,7 @@ from course_assistant_plugins.rag.loaders import Block, Document
 
 MAX_WORDS = 100
 MIN_WORDS = 30
-VERSION = 5  # bump when chunking or indexed text changes: every file is indexed again
+VERSION = 6  # bump when chunking or the index changes (6: heading vectors): every file is indexed again
 
 PART_TITLE = re.compile(r"^(?:module|unit|chapter|part|sub-?topic|lecture|week|lesson)\b", re.I)
 CODE_SECTION = re.compile(r"^\s*(?:#|//|--)\s*-{2,}\s*(.+?)\s*-{2,}\s*$")

@@ -5,7 +5,8 @@ On disk, in `<home>/index/<name>/`:
 - `manifest.json` (atomic writes): the vector store it was built for and, per
   file, its sha256, chunk count and the folder it was ingested from;
 - `chunks.sqlite3`: chunk text, heading path and line range (the truth for
-  BM25 and for the sources shown to users);
+  BM25 and for the sources shown to users), and one MiniLM vector per
+  distinct heading path (a third ranking signal, retriever.py);
 - `chroma/` or `faiss.npz`: the vectors (or a collection on a Chroma server).
 
 Consistency: per file, its old chunks are deleted, the new ones added, the
@@ -161,6 +162,7 @@ class KnowledgeBase:
                     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, text TEXT NOT NULL, seq INTEGER NOT NULL);
                 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS headings (heading TEXT PRIMARY KEY, vector BLOB NOT NULL);
             """)
             self._db = db
         return self._db
@@ -212,6 +214,13 @@ class KnowledgeBase:
         return self.db.execute(
             "SELECT id, source, heading, start_line, end_line, text FROM chunks ORDER BY path, seq").fetchall()
 
+    def heading_vectors(self) -> dict[str, Any]:
+        """{heading path: its normalised MiniLM vector (float32)} for the headings embedded so far."""
+        import numpy as np
+
+        return {heading: np.frombuffer(blob, dtype=np.float32)
+                for heading, blob in self.db.execute("SELECT heading, vector FROM headings")}
+
     def files(self) -> dict[str, Any]:
         return self.load_manifest()["files"] if self.manifest_path.exists() else {}
 
@@ -260,6 +269,7 @@ class KnowledgeBase:
         self.store.drop()
         self._store = None
         self.db.execute("DELETE FROM chunks")
+        self.db.execute("DELETE FROM headings")
         self._bump_generation()
 
     # -- one writer at a time ---------------------------------------------------------
@@ -409,6 +419,8 @@ class KnowledgeBase:
 
     def _commit(self, pending: list, manifest: dict, report: IngestReport, started: float,
                 files_done: int, files_total: int, cancel: Any) -> Iterator[Event]:
+        import numpy as np
+
         from assistant import EMBEDDING_BATCH_SIZE
 
         self.store  # open (and load the model) before the clock used for chunks/s starts
@@ -439,10 +451,22 @@ class KnowledgeBase:
             yield Progress(f"{self.name}: {report.chunks} chunks, {rate:.0f} chunks/s", files_done, files_total)
         self.store.flush()
         db = self.db
+        # Every heading path without a vector, this run's and any an older version left out.
+        present = {heading for (heading,) in db.execute("SELECT heading FROM headings")}
+        wanted = {r[3] for r in rows} | {heading for (heading,) in db.execute("SELECT DISTINCT heading FROM chunks")}
+        missing = sorted(h for h in wanted if h and h not in present)
+        heading_rows = []
+        for i in range(0, len(missing), batch):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            part = missing[i:i + batch]
+            vectors = np.asarray(self.embeddings.embed_documents(part), dtype=np.float32)
+            heading_rows += [(h, v.tobytes()) for h, v in zip(part, vectors)]
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO chunks(id, path, source, heading, start_line, end_line, text, seq) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [r[:8] for r in rows])
+            db.executemany("INSERT OR REPLACE INTO headings(heading, vector) VALUES (?, ?)", heading_rows)
             self._bump_generation()
             db.execute("COMMIT")
         except BaseException:

@@ -8,7 +8,11 @@ chunk the dense ranker did not return counts the lowest cosine it did).
 Scores, not ranks: on a course text we did not write, a chunk that BM25 puts
 first by far (the code line with the exact identifiers) keeps its lead, where
 reciprocal rank fusion let explanations that both rankers placed middling
-pass it (docs/rag.md has the measurements on four QA sets).
+pass it (docs/rag.md has the measurements on four QA sets). A third term,
+HEADING_SHARE * the cosine between the question and the chunk's heading path
+(embedded once per distinct path at ingest), favours the section a question
+names ("Moving the randomness outside the network" for "how is z sampled so
+gradients flow?") over a passage that merely shares its words.
 
 A question counts as covered by the knowledge base when its coverage score
 (see MIN_COVERAGE) reaches `rag.min_coverage`; otherwise callers answer "not
@@ -27,6 +31,7 @@ from typing import Any, Iterator
 from assistant import Error, Event, Notice, Progress, Source
 
 DENSE_SHARE = 0.65
+HEADING_SHARE = 0.2
 CANDIDATES = 40  # per ranker, before fusion
 # Coverage = best dense cosine + LEXICAL_WEIGHT * (share of the query's idf weight
 # found in the best BM25 chunk). The lexical part rescues short questions about
@@ -84,6 +89,7 @@ class _Lexical:
         self.rows = {r[0]: r for r in rows}
         self.tokens = [tokenize(indexed_text(r[2], r[5])) for r in rows]
         self.bm25 = BM25(self.tokens)
+        self.heading_vectors = kb.heading_vectors()
 
     def overlap(self, query_tokens: list[str], best: int | None) -> float:
         """Share of the query's idf weight that the best BM25 chunk contains (0..1)."""
@@ -190,6 +196,8 @@ class Retriever:
         return result
 
     def _search(self, question: str, k: int | None, kb: str | None) -> Retrieval:
+        import numpy as np
+
         from course_assistant_plugins.rag.bm25 import expand_query, tokenize
 
         for _ in self.prepare(kb):
@@ -211,7 +219,14 @@ class Retriever:
         bm25_of = dict(sparse)
         floor = min(dense_of.values(), default=0.0)
         top_bm25 = max(bm25_of.values(), default=0.0) or 1.0
+        query = np.asarray(vector, dtype=np.float32)
+
+        def heading_similarity(cid: str) -> float:
+            found = lexical.heading_vectors.get(lexical.rows[cid][2])
+            return float(found @ query) if found is not None else 0.0
+
         fused = {cid: DENSE_SHARE * dense_of.get(cid, floor) + (1 - DENSE_SHARE) * bm25_of.get(cid, 0.0) / top_bm25
+                 + HEADING_SHARE * heading_similarity(cid)
                  for cid in dict.fromkeys([c for c, _ in dense] + [c for c, _ in sparse])}
         best = max(dense_of.values(), default=0.0)
         order = sorted(fused, key=lambda cid: (-fused[cid], -dense_of.get(cid, 0.0)))[:k]

@@ -142,3 +142,41 @@ def test_knowledge_bases_are_isolated_and_removable(home, tmp_path, embeddings, 
                                             "followup": "none", "covered": False, "coverage": 0.0, "hits": []}
     code, _, err = run_cli("ingest", str(tmp_path / "a"), "--kb", "bad/name")
     assert code == 1 and "invalid knowledge base name" in err
+
+
+def test_heading_paths_are_embedded_once_and_lift_the_section_a_question_names(home, tmp_path, embeddings):
+    import numpy as np
+
+    from course_assistant_plugins.rag import retriever as retrieval
+    from course_assistant_plugins.rag.retriever import Retriever
+
+    # Two sections with near-identical bodies: only their headings tell them apart.
+    body = "The layer takes the previous output and passes it on to the next step of the model.\n"
+    write(tmp_path / "docs" / "notes.md", "# Notes\n\n## Attention heads\n\n" + body + "\n## Pooling layers\n\n" + body)
+    kb = _kb(home, embeddings)
+    _ingest(kb, [tmp_path / "docs"])
+    vectors = kb.heading_vectors()
+    assert set(vectors) == {"Notes > Attention heads", "Notes > Pooling layers"}
+    assert all(v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-3 for v in vectors.values())
+    # A second ingest of unchanged files embeds nothing again and keeps them.
+    _ingest(kb, [tmp_path / "docs"])
+    assert {h: v.tobytes() for h, v in kb.heading_vectors().items()} == {h: v.tobytes() for h, v in vectors.items()}
+
+    retriever = Retriever(kb.config, embeddings)
+    for question, heading in (("What do attention heads do?", "Attention heads"),
+                              ("What do pooling layers do?", "Pooling layers")):
+        hits = retriever.search(question, k=2, kb="course").hits
+        assert hits[0].heading.endswith(heading)
+
+    # Each chunk's score carries HEADING_SHARE x the cosine of the question with its heading path.
+    question = "What do pooling layers do?"
+    query = np.asarray(embeddings.embed_query(question), dtype=np.float32)
+    with_heading = {h.heading: h.score for h in Retriever(kb.config, embeddings).search(question, k=2, kb="course").hits}
+    original = retrieval.HEADING_SHARE
+    try:
+        retrieval.HEADING_SHARE = 0.0
+        without = {h.heading: h.score for h in Retriever(kb.config, embeddings).search(question, k=2, kb="course").hits}
+    finally:
+        retrieval.HEADING_SHARE = original
+    for heading, score in with_heading.items():
+        assert abs(score - without[heading] - original * float(vectors[heading] @ query)) < 1e-4
