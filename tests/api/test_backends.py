@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
+
+from ..distributions import fake_distribution
 
 BACKEND_SOURCE = '''
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -27,18 +28,11 @@ class ParrotBackend(LLMBackend):
 
 @pytest.fixture
 def parrot(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "parrot_backend.py").write_text(BACKEND_SOURCE)
-    dist = site / "parrot_backend-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: parrot-backend\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""
+    fake_distribution(tmp_path, monkeypatch, "parrot-backend", {"parrot_backend": BACKEND_SOURCE}, """
         [assistant.llm_backends]
         parrot = parrot_backend:ParrotBackend
         broken = parrot_backend:Missing
-    """))
-    monkeypatch.syspath_prepend(str(site))
+    """)
     from assistant.llm import backends
 
     backends.backends(refresh=True)

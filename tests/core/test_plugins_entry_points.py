@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 
 import pytest
 
 from assistant.events import Collected, Error
 from assistant.registry import Registry
 from assistant.router import dispatch
+
+from ..distributions import fake_distribution
 
 PLUGIN_SOURCE = '''
 from assistant import Command, Data, Plugin, Text
@@ -44,20 +45,15 @@ class ExplodingPlugin(Plugin):
 @pytest.fixture
 def third_party(tmp_path, monkeypatch):
     """A fake installed distribution exposing two good plugins and one broken one."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "echo_plugin.py").write_text(PLUGIN_SOURCE)
-    (site / "broken_plugin.py").write_text("raise ImportError('needs a library that is missing')\n")
-    dist = site / "echo_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""
+    site = fake_distribution(tmp_path, monkeypatch, "echo-plugin", {
+        "echo_plugin": PLUGIN_SOURCE,
+        "broken_plugin": "raise ImportError('needs a library that is missing')\n",
+    }, """
         [assistant.plugins]
         echo = echo_plugin:EchoPlugin
         exploding = echo_plugin:ExplodingPlugin
         broken = broken_plugin:Plugin
-    """))
-    monkeypatch.syspath_prepend(str(site))
+    """)
     yield site
     for mod in ("echo_plugin", "broken_plugin"):
         sys.modules.pop(mod, None)
