@@ -131,12 +131,12 @@ def _code_sections(block: Block, doc: Document) -> list[tuple[str, Block]]:
 
 
 def _labelled_items(block: Block, doc: Document) -> list[tuple[int, str, Block]]:
-    """A list cut before each label-only item: [(indent depth or -1, label or "", piece)]."""
-    if doc.lines is None or block.start == block.end:
-        return [(-1, "", block)]
+    """A list cut before each label-only item: [(indent depth or -1, label or "", piece)]; [] without one."""
+    if doc.lines is None or block.start == block.end or block.text.lstrip().startswith(("```", "~~~")):
+        return []
     cuts = [n for n in range(block.start, block.end + 1) if LABEL_ITEM.match(doc.lines[n - 1])]
     if not cuts:
-        return [(-1, "", block)]
+        return []
     bounds = sorted(set([block.start] + cuts)) + [block.end + 1]
     pieces = []
     for a, b in zip(bounds, bounds[1:]):
@@ -198,10 +198,8 @@ def chunk_document(doc: Document, max_words: int = MAX_WORDS, min_words: int = M
         label = _bold_label(block)
         if label:
             open_heading(LABEL_LEVEL, label)
-        code = _code_sections(block, doc)
-        items = _labelled_items(block, doc) if len(code) == 1 and not code[0][0] and not \
-            block.text.lstrip().startswith(("```", "~~~")) else []
-        if len(items) > 1 or (items and items[0][1]):
+        items = _labelled_items(block, doc)
+        if items:
             for depth, title, part in items:
                 if title:
                     open_heading(LABEL_LEVEL + 1 + depth, title)
@@ -211,6 +209,7 @@ def chunk_document(doc: Document, max_words: int = MAX_WORDS, min_words: int = M
             while stack and stack[-1][0] > LABEL_LEVEL:
                 stack.pop()
             continue
+        code = _code_sections(block, doc)
         for title, part in code:
             if title:
                 open_heading(LABEL_LEVEL + 1, title)

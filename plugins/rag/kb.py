@@ -451,10 +451,15 @@ class KnowledgeBase:
             yield Progress(f"{self.name}: {report.chunks} chunks, {rate:.0f} chunks/s", files_done, files_total)
         self.store.flush()
         db = self.db
-        # Every heading path without a vector, this run's and any an older version left out.
-        present = {heading for (heading,) in db.execute("SELECT heading FROM headings")}
-        wanted = {r[3] for r in rows} | {heading for (heading,) in db.execute("SELECT DISTINCT heading FROM chunks")}
-        missing = sorted(h for h in wanted if h and h not in present)
+        # This batch's heading paths that have no vector yet (a chunker VERSION change resets the table
+        # with the chunks, so every path in the index passes through here once).
+        wanted = sorted({r[3] for r in rows if r[3]})
+        present: set[str] = set()
+        for i in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            part = wanted[i:i + 500]
+            present.update(h for (h,) in db.execute(
+                f"SELECT heading FROM headings WHERE heading IN ({','.join('?' * len(part))})", part))
+        missing = [h for h in wanted if h not in present]
         heading_rows = []
         for i in range(0, len(missing), batch):
             if cancel is not None:
