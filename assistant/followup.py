@@ -49,10 +49,13 @@ ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last"
 # "The second one", "the latter", "the other one", "the second term": an item named before.
 ORDINAL_REF = re.compile(
     r"\b(?:the\s+)?(first|second|third|fourth|fifth|last|former|latter|other)"
-    r"(?:\s+(one|ones|term|terms|part|item|option|step|point|component|idea|thing|method|technique|approach))?\b"
+    # "the first one" is always a reference, whatever follows ("what does the first one output?") ...
+    r"(?:\s+(one|ones)\b(?!\s+of\s+(?:the\s+|a\s+|an\s+)?(?!them\b|these\b|those\b|it\b)[A-Za-z])|"
+    # ... "the second term" only when no new noun or "of X" follows it ("the first layer of the decoder" is not)
+    r"(?:\s+(term|terms|part|item|option|step|point|component|idea|thing|method|technique|approach))?\b"
     r"(?!\s+(?:of|in|from)\s+(?:the\s+|a\s+|an\s+)?(?!them\b|these\b|those\b|it\b)[A-Za-z])"
     r"(?!\s+(?!(?:one|ones|is|are|was|were|do|does|did|can|could|should|would|will|has|have|used|for|in|on|"
-    r"and|or|mean|means|work|works|then|again|exactly|then)\b)[A-Za-z])",
+    r"and|or|mean|means|work|works|then|again|exactly|then)\b)[A-Za-z]))",
     re.I)
 # Openers that continue the last question: "what about X", "and for GANs?", "how about the decoder".
 CONTINUATION = re.compile(r"^\s*(?:(?:and|but|so|ok(?:ay)?|then)\s*,?\s*)?(?:what|how)\s+about\b\s*(.*)$", re.I)
@@ -64,6 +67,8 @@ DUMMY_IT = re.compile(
     r"\bhow\s+come\b|\bis\s+it\s+(?:true|possible|necessary|common|normal)\b)"
     r"(?:\s+that\b)?",
     re.I)
+# "... when it does that?", "why is that?": a demonstrative that ends the sentence stands for something said before.
+TRAILING_DEMONSTRATIVE = re.compile(r"\b(?:this|that|these|those)(?:\s+ones?)?\s*[?.!]*\s*$", re.I)
 # "Write the loss.", "Show the code", "Give the formula": a short request about something named before.
 DEFINITE_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:write|show|give|list|state|derive|draw)(?:\s+me)?\s+(?:the|its|their)"
                               r"(?:\s+[\w-]+){1,2}\s*[.?!]*\s*$", re.I)
@@ -126,7 +131,7 @@ def refers_back(text: str) -> bool:
         return True
     if ORDINAL_REF.search(text):
         return True
-    if _pronoun_without_antecedent(text):
+    if _pronoun_without_antecedent(text) or TRAILING_DEMONSTRATIVE.search(text):
         return True
     topic = content_words(text)
     if not topic:  # "why?", "how so?", "an example please", "go on"
@@ -144,20 +149,74 @@ def _strip(text: str) -> str:
 VERBS = frozenset("""take takes use uses need needs make makes have has produce produces learn learns output outputs
 predict predicts generate generates compute computes get gets give gives receive receives return returns add adds
 apply applies solve solves fix fixes create creates train trains sample samples encode encodes decode decodes
-measure measures pull pulls push pushes map maps mean means work works do does help helps affect affects""".split())
+measure measures pull pulls push pushes map maps mean means work works do does help helps affect affects
+show shows contain contains control controls represent represents report reports save saves change changes
+look looks mean means stand stands come comes fine-tune fine-tunes tune tunes adapt adapts minimise minimises
+minimize minimizes maximise maximises maximize maximizes optimise optimises optimize optimizes estimate estimates
+approximate approximates prevent prevents cause causes reduce reduces increase increases improve improves require
+requires call calls run runs read reads store stores load loads replace replaces""".split())
 AUX_OPENER = re.compile(r"^\s*(?:(?:what|which|how|why|when|where)\s+)?(?:do|does|did|can|could|should|would|will)\b", re.I)
+# "Which framework is the VAE example written in": a wh-word with its own noun, then the auxiliary and the subject.
+WH_NOUN_AUX = re.compile(r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b)"
+                         r"((?:[\w-]+\s+){0,3}?[\w-]+)\s+"
+                         r"(is|are|was|were|do|does|did|can|could|should|would|will|has|have)\s+(.+)$", re.I)
+HAPPENS = re.compile(r"^\s*what\s+happens\s+(?:in|to|during|inside|at|within|after|before)\s+(.+)$", re.I)
+SUBJECT_PRONOUN = re.compile(r"^(?:we|you|i|people)\s+(?=\w)", re.I)
+NOT_A_NAME = frozenset("because yes no so to by".split())  # replies that are reasons or answers, not names
+DETERMINERS = frozenset("the a an its their this that these those each every no any some our your my".split())
+PARTICIPLES = frozenset("written known given chosen taken shown drawn seen done made built found kept held".split())
+NOT_ADVERBS = frozenset("only early family anomaly assembly apply supply reply poly fly".split())
+
+
+def _predicate_word(word: str) -> bool:
+    """A word that starts the verb part after a subject: a participle, an adverb, "be"."""
+    lower = word.lower()
+    return (lower in PARTICIPLES or lower in ("be", "best", "often", "always", "never", "mostly", "also", "still")
+            or (len(lower) >= 4 and lower.endswith("ed"))
+            or (len(lower) > 4 and lower.endswith("ly") and lower not in NOT_ADVERBS))
+
+
+def _predicate_start(words: list[str]) -> int | None:
+    """Where the verb part of "SUBJECT [adverb] participle ..." starts: "the VAE example | written in"."""
+    for i, word in enumerate(words):
+        if i > 0 and words[i - 1].lower() not in DETERMINERS and _predicate_word(word):
+            return i  # (after a determiner it is an adjective: "the learned prior", "the best model")
+    return None
 
 
 def topic_of(question: str) -> str:
     """The subject of a question: "What are the two terms of the VAE loss?" -> "the two terms of the VAE loss"."""
     text = _strip(question).rstrip("?.!").strip()
-    body = QUESTION_OPENER.sub("", text, count=1)
-    if AUX_OPENER.match(text):  # "What does the noise predictor take as input" -> "the noise predictor"
-        words = body.split()
-        cut = next((i for i, w in enumerate(words) if i > 0 and w.lower() in VERBS), None)
+    happens = HAPPENS.match(text)
+    wh_noun = WH_NOUN_AUX.match(text)
+    asked_for = ""
+    if happens:  # "What happens in the forward process of a diffusion model" -> "the forward process ..."
+        body, verb_after = happens.group(1), False
+    elif wh_noun and content_words(wh_noun.group(1)):  # "Which framework is | the VAE example | written in"
+        body, verb_after = wh_noun.group(3), True
+        if _predicate_word(body.split()[0]):  # "Which metrics are | commonly used ...": the wh-noun is the subject
+            return f"{wh_noun.group(1)} {body}"
+        asked_for = wh_noun.group(1)  # "What loss does the diffusion code train on" -> "the loss of the diffusion code"
+    else:
+        body = QUESTION_OPENER.sub("", text, count=1)
+        verb_after = bool(AUX_OPENER.match(text))
+        if re.match(r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b)",
+                    text, re.I):  # "What network architecture predicts the noise ...": all of it names the topic
+            return " ".join(body.split()[:MAX_TOPIC_WORDS])
+    words = body.split()
+    if verb_after:  # "What does the noise predictor take as input" -> "the noise predictor"
+        cut = next((i for i in range(len(words) - 1, 0, -1) if words[i].lower() in VERBS), None)
+        if cut is None and len(words) > 2:
+            cut = len(words) - 1  # a verb we do not list usually ends the question: "does the GAN code minimise"
         if cut:
-            body = " ".join(words[:cut])
+            words = words[:cut]
+    cut = _predicate_start(words)
+    if cut:
+        words = words[:cut]
+    body = SUBJECT_PRONOUN.sub("", " ".join(words))
     body = TRAILING_VERB.sub("", body).strip(" ,")
+    if body and asked_for:
+        body = f"the {asked_for} of {body}"
     words = body.split()
     if len(words) > MAX_TOPIC_WORDS:
         body = " ".join(words[:MAX_TOPIC_WORDS])
@@ -168,6 +227,7 @@ LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.+)$")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MARKERS = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
 ENUM_SPLIT = re.compile(r"\s*(?:,\s*(?:and|or)\s+|,\s*|\s+and\s+|\s+or\s+|;\s*)", re.I)
+SUBORDINATE = re.compile(r"\b(?:before|after|when|whenever|because|until|while|if|since|unless|once)\b", re.I)
 LEAD_IN = re.compile(r"^.*?\b(?:are|is|were|include|includes|including|namely|:)\s+", re.I)
 
 
@@ -189,12 +249,19 @@ def enumeration(reply: str, expected: int | None = None) -> list[str]:
     if len(items) >= 2 and expected in (None, len(items)):
         return items
     for sentence in SENTENCE.split(_strip(reply))[:3]:
-        body = LEAD_IN.sub("", sentence.rstrip(".!?"), count=1)
-        if not re.search(r"\b(?:and|or)\b", body, re.I):
-            continue  # "A, B and C": a list ends with a conjunction
-        parts = [p.strip(" .") for p in ENUM_SPLIT.split(body) if p.strip(" .")]
-        if 2 <= len(parts) <= 6 and all(len(p.split()) <= 8 for p in parts) and expected in (None, len(parts)):
-            return parts
+        text = sentence.rstrip(".!?")
+        lead = LEAD_IN.match(text)
+        if lead and SUBORDINATE.search(lead.group(0)):
+            continue  # "... before they are embedded and indexed": the "and" joins verbs of a side clause
+        body = text[lead.end():] if lead else text
+        # "An encoder and a decoder, trained together ...": the list may end at a comma
+        candidates = [body] + [body[:comma.start()] for comma in re.finditer(",", body)]
+        for candidate in candidates:
+            if not re.search(r"\b(?:and|or)\b", candidate, re.I):
+                continue  # "A, B and C": a list ends with a conjunction
+            parts = [p.strip(" .") for p in ENUM_SPLIT.split(candidate) if p.strip(" .")]
+            if 2 <= len(parts) <= 6 and all(len(p.split()) <= 8 for p in parts) and expected in (None, len(parts)):
+                return parts
     return []
 
 
@@ -240,26 +307,45 @@ def _previous_question(history: Sequence[Turn], depth: int = 3) -> tuple[str, li
     return "", []
 
 
-def _replace_pronoun(text: str, subject: str) -> tuple[str, bool]:
-    """Put the subject where the first pronoun without antecedent is."""
+def short_answer(reply: str) -> str | None:
+    """The last reply when it is just a name ("A U-Net.", "Adam with 1e-4."): what "that one" points at."""
+    sentences = SENTENCE.split(_strip(MARKERS.sub("", reply or "")))
+    first = sentences[0].rstrip(".!?").strip() if sentences and sentences[0] else ""
+    words = first.split()
+    if not 1 <= len(words) <= 8 or words[0].lower() in PRONOUNS or words[0].lower() in NOT_A_NAME:
+        return None
+    return _lower_article(first)
+
+
+def _replace_pronoun(text: str, subject: str, plural: str | None = None,
+                     answer: str | None = None) -> tuple[str, bool]:
+    """Put what it points at where the first pronoun without antecedent is.
+
+    "it" is the previous question's subject; "they/them" the items the last reply
+    listed (else the subject); a bare "that" or "that one" the last reply when it
+    is only a name ("Why that one?" after "A U-Net.").
+    """
     def swap(match: re.Match) -> str:
-        word = match.group(0)
-        lower = word.lower()
-        if lower in ("its", "their", "theirs"):
-            return f"{subject}'s"
-        return subject
+        lower = match.group(1).lower()
+        target = subject
+        if lower in ("they", "them", "their", "theirs", "these", "those") and plural:
+            target = plural
+        elif lower in ("this", "that") and answer:
+            target = answer
+        return f"{target}'s" if lower in ("its", "their", "theirs") else target
 
     # A demonstrative before a noun ("this term") keeps the noun: "this term" -> "the term of SUBJECT".
     det = re.search(r"\b(this|that|these|those)\s+([A-Za-z][\w-]*)(?=\s+\w)", text, re.I)
-    if det and det.group(2).lower() not in GRAMMAR_AFTER_DET and det.group(2).lower() not in PRONOUNS:
+    if (det and det.group(2).lower() not in GRAMMAR_AFTER_DET and det.group(2).lower() not in PRONOUNS
+            and content_words(det.group(2))):
         start, end = det.span()
         return f"{text[:start]}the {det.group(2)} of {subject}{text[end:]}", True
-    pattern = re.compile(r"\b(it|its|they|them|their|theirs|this|that|these|those)\b", re.I)
+    pattern = re.compile(r"\b(it|its|they|them|their|theirs|this|that|these|those)\b(?:\s+ones?\b)?", re.I)
     for match in pattern.finditer(text):
         before = text[:match.start()]
         if DUMMY_IT.search(text[max(0, match.start() - 8):match.end() + 12]):
             continue
-        if content_words(CLAUSE.split(before)[-1] if before else "") and match.group(0).lower() in ("that", "this"):
+        if content_words(CLAUSE.split(before)[-1] if before else "") and match.group(1).lower() in ("that", "this"):
             continue  # "the loss that ..." is a relative clause, not a reference
         return text[:match.start()] + swap(match) + text[match.end():], True
     return text, False
@@ -283,8 +369,7 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
                         and not ORDINAL_REF.search(body) and not _pronoun_without_antecedent(conjunction.group(1))):
         # "what about the decoder?", "and zero-shot?": the previous question, asked about the new thing.
         new = (continuation or conjunction).group(1).strip(" ,") or subject
-        swapped = swap_sibling(previous, new)
-        return swapped if swapped else f"{previous.rstrip('?.! ')}, for {new}?"
+        return ask_about(previous, subject, new)
 
     ordinal = ORDINAL_REF.search(body)
     if ordinal:
@@ -292,14 +377,14 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
         count = expected_count(previous)
         item = (stated_item(reply, which)
                 or item_or_none(enumeration(reply, count) or enumeration(previous, count), which))
-        named = item or f"the {which} {ordinal.group(2) or 'one'} of {subject}"
+        named = item or f"the {which} {ordinal.group(2) or ordinal.group(3) or 'one'} of {subject}"
         resolved = body[:ordinal.start()] + named + body[ordinal.end():]
         resolved = re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I)
         return _finish(resolved, subject)
 
-    items = enumeration(reply)
-    plural = re.search(r"\b(they|them|these|those|their)\b", body, re.I)
-    resolved, replaced = _replace_pronoun(body, " and ".join(items[:3]) if plural and items else subject)
+    items = [_lower_article(item) for item in enumeration(reply)]
+    resolved, replaced = _replace_pronoun(body, subject, " and ".join(items[:3]) if items else None,
+                                          short_answer(reply))
     if replaced:
         return _finish(re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I), "")
     # An ellipsis ("why?", "an example?", "and in code?"): ask it about the previous question.
@@ -309,7 +394,7 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
 
 
 def swap_sibling(previous: str, new: str) -> str | None:
-    """Put `new` in place of its sibling in the previous question: a word sharing a suffix of 3+ letters.
+    """Put `new` in place of its sibling in the previous question: a word sharing a suffix of 4+ letters.
 
     "What is few-shot prompting?" + "zero-shot" -> "What is zero-shot prompting?";
     "... the GAN generator's output layer ..." + "the discriminator" -> "... the GAN discriminator's ...".
@@ -318,7 +403,7 @@ def swap_sibling(previous: str, new: str) -> str | None:
     if not words:
         return None
     head = words[-1].lower()
-    best, best_len = None, 2
+    best, best_len = None, 3  # a shared "-ing" or "-ion" alone does not make siblings
     for match in WORD.finditer(previous):
         word = match.group(0)
         base = word[:-2] if word.lower().endswith("'s") else word
@@ -333,9 +418,38 @@ def swap_sibling(previous: str, new: str) -> str | None:
             best, best_len = (match.start(), match.start() + len(base)), common
     if best is None:
         return None
-    phrase = re.sub(r"^(?:the|a|an)\s+", "", new.strip(" ?.!"), flags=re.I)
-    text = previous[:best[0]] + phrase + previous[best[1]:]
+    phrase = re.sub(r"^(?:the|a|an)\s+", "", new.strip(" ?.!"), flags=re.I).split()
+    before = [w.lower() for w in previous[:best[0]].split()[-3:]]
+    while len(phrase) > 1 and phrase[0].lower() in before:  # "the optimal discriminator" + "the optimal generator"
+        phrase = phrase[1:]
+    text = previous[:best[0]] + " ".join(phrase) + previous[best[1]:]
     return text.rstrip("?.! ") + "?"
+
+
+PREPOSITION = re.compile(r"^(in|for|with|on|during|at|from|into|about)\s+(.+)$", re.I)
+ACRONYM = re.compile(r"\b[A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*s?\b")  # VAE, GANs, DALL-E, LoRA
+
+
+def ask_about(previous: str, subject: str, new: str) -> str:
+    """The previous question asked about `new` ("what about X?"): swap what X replaces, else append it.
+
+    "in banking" replaces the previous "in healthcare"; "GANs" a sibling word
+    ("few-shot" -> "zero-shot") or a subject of the same shape (another model
+    name: "a VAE" -> "GANs"); otherwise "..., for X?".
+    """
+    question = previous.rstrip("?.! ")
+    prep = PREPOSITION.match(new)
+    if prep:
+        found = list(re.finditer(rf"\b{prep.group(1)}\s+", question, re.I))
+        if found:
+            return f"{question[:found[-1].start()]}{prep.group(1)} {prep.group(2)}?"
+        new = prep.group(2)
+    swapped = swap_sibling(previous, new)
+    if swapped:
+        return swapped
+    if subject and subject in question and ACRONYM.search(subject) and ACRONYM.fullmatch(new.strip()):
+        return question.replace(subject, new.strip(), 1) + "?"
+    return f"{question}, for {new}?"
 
 
 def item_or_none(items: list[str], which: str) -> str | None:
@@ -343,7 +457,12 @@ def item_or_none(items: list[str], which: str) -> str | None:
     if not items or which not in ORDINALS:
         return None
     index = ORDINALS[which]
-    return items[index] if -len(items) <= index < len(items) else items[-1]
+    return _lower_article(items[index] if -len(items) <= index < len(items) else items[-1])
+
+
+def _lower_article(phrase: str) -> str:
+    """"A U-Net" -> "a U-Net": a reply's opening article, moved inside a question."""
+    return re.sub(r"^(The|A|An)\b", lambda m: m.group(1).lower(), phrase)
 
 
 def _finish(text: str, context: str) -> str:

@@ -128,3 +128,52 @@ def test_plural_pronoun_takes_the_items_of_the_last_reply():
                {"role": "assistant", "content": "A mean and a log-variance for every latent dimension."}]
     out = rewrite("How is z computed from them?", history)
     assert "mean" in out and "log-variance" in out
+
+
+@pytest.mark.parametrize("question,topic", [
+    ("Which library is the GAN example written in?", "the library of the GAN example"),
+    ("What happens during the reverse process of a diffusion model?", "the reverse process of a diffusion model"),
+    ("How is LoRA used in industry?", "LoRA"),
+    ("Which scores are commonly used to rate image generators?", "scores commonly used to rate image generators"),
+    ("What loss does the GAN code minimise?", "the loss of the GAN code"),
+    ("What is the learned prior?", "the learned prior"),
+])
+def test_topic_of_finds_the_subject_behind_the_wh_word(question, topic):
+    assert topic_of(question) == topic
+
+
+def test_that_one_points_at_a_reply_that_is_only_a_name():
+    history = [{"role": "user", "content": "Which optimizer does the GAN code use?"},
+               {"role": "assistant", "content": "Adam [2]."}]
+    assert rewrite("why that one?", history).startswith("Why Adam")
+    # a reply that is a sentence is not a name: the subject stays
+    long = [history[0], {"role": "assistant", "content": "It uses Adam with a learning rate of 1e-4 for both networks."}]
+    assert "GAN code" in rewrite("why that one?", long)
+
+
+def test_a_demonstrative_ending_the_question_refers_back():
+    assert refers_back("Is the decoder frozen when it does that?")
+    assert refers_back("why is that?")
+    assert not refers_back("Is the decoder frozen during training?")
+
+
+def test_what_about_swaps_a_phrase_of_the_same_kind():
+    health = [{"role": "user", "content": "How is RAG used in healthcare?"}]
+    assert rewrite("And in law?", health) == "How is RAG used in law?"
+    vae = [{"role": "user", "content": "How can a VAE be used to compress images?"}]
+    assert rewrite("what about for GANs?", vae) == "How can GANs be used to compress images?"
+    # no word of the same kind to swap: the new thing is added to the question
+    assert rewrite("What about medicine?", health) == "How is RAG used in healthcare, for medicine?"
+
+
+def test_the_first_one_followed_by_a_verb_is_still_an_ordinal():
+    history = [{"role": "user", "content": "What are the two halves of a GAN?"},
+               {"role": "assistant", "content": "A generator and a discriminator, trained against each other."}]
+    assert rewrite("What does the first one output?", history).startswith("What does a generator output")
+
+
+def test_a_list_inside_a_side_clause_is_not_what_they_points_at():
+    assert enumeration("Cutting documents into passages before they are embedded and indexed.") == []
+    history = [{"role": "user", "content": "What is chunking?"},
+               {"role": "assistant", "content": "Cutting documents into passages before they are embedded and indexed."}]
+    assert "chunking" in rewrite("how long should they be?", history)
