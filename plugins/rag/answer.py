@@ -143,8 +143,9 @@ def answer(question: str, context: Any, retriever: Any, k: int | None = None, kb
                         "sources": [], "kb": result.kb})
         return
     if not result.covered:
-        reply = (f"{NOT_COVERED}: nothing in the knowledge base '{result.kb}' answers this question "
-                 f"(coverage {result.coverage:.2f}). The closest passages are listed below.")
+        why = (f"the knowledge base '{result.kb}' never mentions {', '.join(result.unknown_names)}"
+               if result.unknown_names else f"nothing in the knowledge base '{result.kb}' answers this question")
+        reply = f"{NOT_COVERED}: {why} (coverage {result.coverage:.2f}). The closest passages are listed below."
         yield Text(reply)
         yield Sources(sources)
         if as_json:

@@ -180,6 +180,8 @@ def retrieval_only(question: str, context: Context, k: int | None, kb: str | Non
         yield Data(result.as_dict())
         return
     verdict = "covered" if result.covered else "not covered by the course notes"
+    if result.unknown_names:
+        verdict += f"; never mentions {', '.join(result.unknown_names)}"
     asked = f" for: {result.query}" if result.query != result.question else ""
     yield Text(f"{len(result.hits)} passages from '{result.kb}'{asked} ({verdict}, coverage {result.coverage:.2f}).")
     yield Sources([h.to_source() for h in result.hits])

@@ -40,6 +40,11 @@ CANDIDATES = 40  # per ranker, before fusion
 # in-scope ones >= 0.37 (docs/rag.md).
 LEXICAL_WEIGHT = 0.5
 MIN_COVERAGE = 0.41
+# A question naming something the knowledge base never mentions ("the Wasserstein
+# loss", "BM25") loses this much coverage (plugins/rag/names.py): enough to push
+# near-miss questions under the threshold, not enough to reject an in-scope one
+# whose other words match well (docs/rag.md).
+UNKNOWN_NAME_PENALTY = 0.3
 
 
 @dataclass
@@ -70,10 +75,12 @@ class Retrieval:
     coverage: float = 0.0  # best dense cosine + LEXICAL_WEIGHT * query-term overlap
     query: str = ""  # what was searched: the question, or a follow-up resolved against the conversation
     followup: str = "none"  # how it was resolved: "none", "rules" or "llm" (assistant.followup)
+    unknown_names: list[str] = field(default_factory=list)  # names in the question the knowledge base never mentions
 
     def as_dict(self) -> dict[str, Any]:
         return {"question": self.question, "query": self.query or self.question, "followup": self.followup,
-                "covered": self.covered, "coverage": self.coverage, "hits": [h.as_dict() for h in self.hits]}
+                "covered": self.covered, "coverage": self.coverage, "unknown_names": self.unknown_names,
+                "hits": [h.as_dict() for h in self.hits]}
 
 
 class _Lexical:
@@ -90,6 +97,14 @@ class _Lexical:
         self.tokens = [tokenize(indexed_text(r[2], r[5])) for r in rows]
         self.bm25 = BM25(self.tokens)
         self.heading_vectors = kb.heading_vectors()
+        self._prefixes: frozenset[str] | None = None
+
+    def unknown_names(self, question: str) -> list[str]:
+        from course_assistant_plugins.rag.names import prefix_index, unknown_names
+
+        if self._prefixes is None:
+            self._prefixes = prefix_index(self.bm25.vocab)
+        return unknown_names(question, self.bm25.vocab, self._prefixes)
 
     def overlap(self, query_tokens: list[str], best: int | None) -> float:
         """Share of the query's idf weight that the best BM25 chunk contains (0..1)."""
@@ -238,6 +253,7 @@ class Retriever:
         # Coverage is judged on the question's own words (no synonyms): its threshold was calibrated so.
         top_plain = lexical.bm25.top(tokens, 1)
         overlap = lexical.overlap(tokens, top_plain[0][0] if top_plain else None)
-        coverage = best + LEXICAL_WEIGHT * overlap
+        unknown = lexical.unknown_names(question)
+        coverage = best + LEXICAL_WEIGHT * overlap - (UNKNOWN_NAME_PENALTY if unknown else 0.0)
         threshold = float(self.config.get("rag.min_coverage"))
-        return Retrieval(question, coverage >= threshold, hits, best, name, round(coverage, 4))
+        return Retrieval(question, coverage >= threshold, hits, best, name, round(coverage, 4), unknown_names=unknown)

@@ -58,6 +58,19 @@ def test_ask_extractive_answers_with_valid_citations_and_sources(notes_home, run
     assert out.startswith("Not covered by the course notes") and "Sources:" in out and "knowledge/" in out
 
 
+def test_a_question_naming_what_the_notes_never_mention_is_not_covered(notes_home, run_cli):
+    # Close to the notes (chat models, tuning, rewards) but about a method they never name.
+    lines = ["How does RLHF align a chat model with human preferences?",
+             "How does the Wasserstein loss make GAN training smoother?"]
+    code, out, err = run_cli("retrieve", "--json", stdin="\n".join(lines) + "\n")
+    assert code == 0, err
+    rlhf, wasserstein = (json.loads(x) for x in out.strip().split("\n"))
+    assert not rlhf["covered"] and rlhf["unknown_names"] == ["RLHF"]
+    assert wasserstein["covered"] and wasserstein["unknown_names"] == []  # the notes name it: no penalty
+    code, out, err = run_cli("--model", "extractive", "ask", lines[0])
+    assert code == 0 and out.startswith("Not covered by the course notes") and "never mentions RLHF" in out, err
+
+
 def test_ask_retrieval_only_and_bad_k(notes_home, run_cli):
     code, out, err = run_cli("ask", "what is classifier-free guidance", "--retrieval-only", "--k", "2")
     assert code == 0, err

@@ -139,7 +139,8 @@ def test_knowledge_bases_are_isolated_and_removable(home, tmp_path, embeddings, 
     assert code == 0 and not (home / "index" / "beta").exists()
     code, out, err = run_cli("retrieve", "--kb", "beta", "--json", stdin="low rank adapters\n")
     assert code == 0 and json.loads(out) == {"question": "low rank adapters", "query": "low rank adapters",
-                                            "followup": "none", "covered": False, "coverage": 0.0, "hits": []}
+                                            "followup": "none", "covered": False, "coverage": 0.0, "unknown_names": [],
+                                            "hits": []}
     code, _, err = run_cli("ingest", str(tmp_path / "a"), "--kb", "bad/name")
     assert code == 1 and "invalid knowledge base name" in err
 

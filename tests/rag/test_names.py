@@ -1,0 +1,34 @@
+"""Names a knowledge base never mentions (plugins/rag/names.py): the vocabulary is a real BM25 one."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_assistant_plugins.rag.bm25 import BM25, tokenize
+from course_assistant_plugins.rag.names import prefix_index, unknown_names
+
+NOTES = ["The reparameterization trick of a VAE samples z from N(mu, sigma).",
+         "A U-Net predicts the noise; the GAN uses the Wasserstein loss with Adam.",
+         "LoRA trains low-rank matrices; the L2 norm of the update is small."]
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    bm25 = BM25([tokenize(t) for t in NOTES])
+    return bm25.vocab, prefix_index(bm25.vocab)
+
+
+@pytest.mark.parametrize("question,names", [
+    ("How does RLHF tune a chat model?", ["RLHF"]),           # capitals the notes never use
+    ("What does the L1 norm do to LoRA weights?", ["L1"]),    # letters with digits
+    ("Why does Mamba beat attention?", ["Mamba"]),            # a capital inside the sentence
+    ("RLHF vs PPO: which is cheaper?", ["RLHF", "PPO"]),
+    ("How does the Wasserstein loss help a GAN?", []),        # the notes name it
+    ("Is a UNet or a U-Net used for the noise?", []),         # a hyphen away
+    ("Why is the Wassersten loss smoother?", []),             # a slip of one letter
+    ("What does Reparameterizing do in VAEs?", []),           # a longer form of a known stem
+    ("Explain LoRAs in 2024 terms", []),                      # plural, a sentence's first word, a year
+    ("what does nutshell mean here", []),                     # lower case: everyday words are not judged
+])
+def test_unknown_names(vocab, question, names):
+    assert unknown_names(question, *vocab) == names
