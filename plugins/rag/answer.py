@@ -277,14 +277,7 @@ def unsupported_sentences(reply: str, texts: list[str], retriever: Any) -> list[
     except ImportError:
         return []
     try:
-        import numpy as np
-
-        embeddings = retriever.embeddings  # already loaded for retrieval: no second model
-
-        def embed(batch: list[str]):
-            return np.asarray(embeddings.embed_documents(list(batch)), dtype="float32")
-
-        return list(mark_unsupported(reply, texts, embed_fn=embed)[1])
+        return list(mark_unsupported(reply, texts, embed_fn=_embedder(retriever))[1])
     except Exception:  # noqa: BLE001 - a checker failure must not hide the answer
         return []
 
