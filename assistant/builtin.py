@@ -16,7 +16,7 @@ from assistant.plugin import Command, Context, Plugin, Request
 STACK = (
     "langchain-core", "langchain-chroma", "langchain-huggingface", "langchain-openai",
     "langchain-ollama", "chromadb", "sentence-transformers", "faiss-cpu", "transformers", "peft", "torch",
-    "tensorflow-cpu", "tensorflow", "keras", "numpy", "textual", "textual-image", "llama-cpp-py-sync",
+    "tensorflow-cpu", "tensorflow", "keras", "numpy", "textual", "textual-image", "llama-cpp-python",
 )
 
 

@@ -2,11 +2,11 @@
 
 Runs the default model (Qwen2.5-Coder-0.5B via transformers) with int8 weights
 (the default, assistant/llm/cpu_decode.py), in bfloat16 and in float32, SmolLM2-135M for comparison, and the same Qwen GGUF through
-llama.cpp when it is installed (make llamacpp); with --big also Qwen 1.5B both ways. All
-through the public LLM API (`stream_chat`); prints ratios against the default configuration.
+llama-cpp-python when it is installed, all through the public LLM API
+(`stream_chat`), and prints ratios against the default configuration.
 Goals from the issue: first token <= 3 s, decode >= 15 tokens/s.
 
-    .venv/bin/python bench/llm.py [--threads 2] [--tokens 64] [--quick] [--big]
+    .venv/bin/python bench/llm.py [--threads 2] [--tokens 64] [--quick]
 
 Converted models are cached in <tmp>/course-assistant-test-models (shared with
 the tests; keyed by sha256), so only the first run pays the conversion.
@@ -122,8 +122,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch / llama.cpp threads (default 2)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per run")
     parser.add_argument("--quick", action="store_true", help="skip the float32 comparison")
-    parser.add_argument("--big", action="store_true",
-                        help="also Qwen 1.5B (make bigmodel) through transformers and through llama.cpp")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "course-assistant-test-models"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -143,11 +141,7 @@ def main() -> None:
         if available():
             runs.append(("llamacpp qwen-0.5b Q4_K_M", "llamacpp", {}))
         else:
-            print("llama.cpp not installed (make llamacpp): skipping the llama.cpp runs")
-        if args.big:
-            runs.append(("local-1.5b transformers int8", "local-1.5b", {"dtype": "int8"}))
-            if available():
-                runs.append(("llamacpp-1.5b Q4_K_M", "llamacpp-1.5b", {}))
+            print("llama-cpp-python not installed: skipping the llama.cpp run")
         for label, backend, settings in runs:
             rows.append(measure(label, make_context(Path(home), cache, backend, args.threads, **settings),
                                 messages, args.tokens))

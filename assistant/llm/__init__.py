@@ -2,9 +2,8 @@
 
 Backends (`llm.backend` in config.toml, `/model NAME` in the chat, `--model NAME`):
 `local` (default, Qwen2.5-Coder-0.5B-Instruct via transformers), `smollm2`
-(SmolLM2-135M, tests and weak machines), `local-1.5b`, `llamacpp` and
-`llamacpp-1.5b` (GGUF through llama.cpp, `make llamacpp`), `ollama`, `openai`
-(any OpenAI-compatible server) and
+(SmolLM2-135M, tests and weak machines), `llamacpp` (any GGUF through
+llama-cpp-python), `ollama`, `openai` (any OpenAI-compatible server) and
 `extractive` (no model: quotes the retrieved passages).
 
 Public API (other plugins use only these):

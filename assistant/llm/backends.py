@@ -106,43 +106,30 @@ class SmolLM2Backend(_TransformersBackend):
 
 class LlamaCppBackend(LLMBackend):
     name = "llamacpp"
-    description = "Qwen 0.5B, or any GGUF in llm.model_path, through llama.cpp (make llamacpp); JSON is grammar-constrained"
+    description = "any GGUF (llm.model_path) through llama-cpp-python; JSON is grammar-constrained"
     preload = True
-    model = "local"  # whose GGUF file it reads when llm.model_path is empty
-
-    def spec(self):
-        from assistant.llm.weights import SPECS
-
-        return SPECS[self.model]
 
     def build(self, context: Any) -> Any:
         from assistant.llm.hf_local import ModelLoadError
         from assistant.llm.llamacpp import LlamaCppChatModel, available
-        from assistant.llm.weights import gguf_path, models_dir
+        from assistant.llm.weights import QWEN, gguf_path, models_dir
 
         if not available():
-            raise ModelLoadError("llama.cpp is not installed (optional: make llamacpp; see docs/llm.md)")
-        path = context.config.get("llm.model_path") or str(gguf_path(self.spec(), models_dir(context)))
+            raise ModelLoadError("llama-cpp-python is not installed (optional extra; see docs/llm.md)")
+        path = context.config.get("llm.model_path") or str(gguf_path(QWEN, models_dir(context)))
         return LlamaCppChatModel(model_path=path, threads=int(context.config.get("llm.threads")), **_common(context))
 
     def status(self, context: Any) -> tuple[bool, str]:
         from assistant.llm.llamacpp import available
-        from assistant.llm.weights import installed
+        from assistant.llm.weights import QWEN, installed
 
         if not available():
-            return False, "llama.cpp not installed (optional: make llamacpp)"
+            return False, "llama-cpp-python not installed (optional, see docs/llm.md)"
         path = context.config.get("llm.model_path")
         if path:
             ok = Path(path).expanduser().is_file()
             return ok, f"{path}" + ("" if ok else " not found")
-        spec = self.spec()
-        return installed(spec), f"llama.cpp with {spec.label}" + ("" if installed(spec) else f" ({spec.install_hint})")
-
-
-class LlamaCpp15Backend(LlamaCppBackend):
-    name = "llamacpp-1.5b"
-    description = "Qwen2.5-Coder-1.5B-Instruct through llama.cpp: the better answers at twice local-1.5b's speed"
-    model = "local-1.5b"
+        return installed(QWEN), f"llama-cpp-python with {QWEN.label}"
 
 
 class _ServerBackend(LLMBackend):

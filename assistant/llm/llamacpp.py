@@ -1,12 +1,10 @@
-"""The `llamacpp` backend: any GGUF file through llama.cpp (the optional `llama-cpp-py-sync` wheel).
+"""The `llamacpp` backend: any GGUF file through llama-cpp-python (an optional extra).
 
-llama.cpp runs the quantized weights directly (no dequantizing, about twice
-the decoding speed of the transformers runtime here) and can constrain output
-with a JSON grammar. `make llamacpp` installs the 5 MB prebuilt CPU wheel, no
-compile step; its libraries were built for glibc 2.38, so on an older glibc
-they are rebound once to the classic libc functions (assistant.llm.glibc_compat),
-by `make llamacpp` or, failing that, here on first load. Tokens are produced
-lazily by the iterator, so stopping the iteration (cancel) stops decoding.
+llama.cpp runs the quantized weights directly (no dequantizing, ~3x faster
+decoding than transformers here) and can constrain output with a JSON grammar.
+It has no wheel on PyPI; building it takes 9-15 minutes, see docs/llm.md.
+Tokens are produced lazily by the iterator, so stopping the iteration (cancel)
+stops decoding.
 """
 
 from __future__ import annotations
@@ -42,50 +40,25 @@ def _close_models() -> None:
 def available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("llama_cpp_py_sync") is not None
-
-
-_LOG_SINK: Any = None  # the C callback must outlive every llama.cpp call
-
-
-def _silence_native_logs() -> None:
-    """llama.cpp writes its own progress lines to stderr (even at exit); only ours should reach the terminal."""
-    global _LOG_SINK
-    if _LOG_SINK is not None:
-        return
-    from llama_cpp_py_sync import _cffi_bindings as native
-
-    ffi = native.get_ffi()
-    _LOG_SINK = ffi.callback("void(enum ggml_log_level, const char *, void *)", lambda level, text, data: None)
-    native.get_lib().llama_log_set(_LOG_SINK, ffi.NULL)
-
-
-def _open(path: str, n_ctx: int, threads: int) -> Any:
-    from llama_cpp_py_sync import Llama
-
-    _silence_native_logs()
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1, verbose=False)
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def load_llama(path: str, n_ctx: int, threads: int) -> Any:
     key = (path, n_ctx, threads)
     with _LOCK:
         if key not in _MODELS:
-            if not available():
-                raise ModelLoadError("llama.cpp is not installed (optional: make llamacpp; see docs/llm.md)")
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise ModelLoadError(
+                    "llama-cpp-python is not installed (optional; see docs/llm.md for the build command)"
+                ) from exc
             if not Path(path).is_file():
                 raise ModelLoadError(f"GGUF file not found: {path} (set llm.model_path)")
             try:
-                try:
-                    _MODELS[key] = _open(path, n_ctx, threads)
-                except RuntimeError as exc:
-                    if "GLIBC_2.38" not in str(exc):
-                        raise
-                    from assistant.llm.glibc_compat import patch_installed
-
-                    patch_installed()  # a wheel installed without `make llamacpp`: rebind once, then retry
-                    _MODELS[key] = _open(path, n_ctx, threads)
-            except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError on a bad file
+                _MODELS[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1,
+                                     verbose=False)
+            except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError on a bad file
                 raise ModelLoadError(f"llama.cpp could not load {path}: {exc}".splitlines()[0]) from exc
         return _MODELS[key]
 
@@ -111,15 +84,15 @@ class LlamaCppChatModel(BaseChatModel):
                 run_manager: Optional[CallbackManagerForLLMRun] = None, cancel: Any = None,
                 max_tokens: int | None = None, temperature: float | None = None,
                 json_schema: dict | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        # No repetition penalty: the transformers backends apply none, and it bends greedy decoding.
         options: dict[str, Any] = dict(
-            stream=True, stop_sequences=stop or None, max_tokens=int(max_tokens or self.max_tokens),
-            temperature=self.temperature if temperature is None else float(temperature), repeat_penalty=1.0,
+            messages=to_dicts(messages), stream=True, stop=stop or None,
+            max_tokens=int(max_tokens or self.max_tokens),
+            temperature=self.temperature if temperature is None else float(temperature),
         )
         if json_schema is not None:  # grammar-constrained: the output parses every time
             options["response_format"] = {"type": "json_object", "schema": json_schema} if json_schema else {
                 "type": "json_object"}
-        for part in self.llama().create_chat_completion(to_dicts(messages), **options):
+        for part in self.llama().create_chat_completion(**options):
             if cancel is not None and cancel.cancelled:
                 break
             piece = part["choices"][0].get("delta", {}).get("content") or ""
@@ -134,4 +107,4 @@ class LlamaCppChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llama().tokenize(text, add_special=False, parse_special=True))
+        return len(self.llama().tokenize(text.encode("utf-8"), add_bos=False, special=True))

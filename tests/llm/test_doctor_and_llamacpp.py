@@ -33,7 +33,7 @@ def test_unknown_backend_is_a_notice_not_a_crash(configure):
     assert "unknown LLM backend" in llm.take_notice(context).message
 
 
-@pytest.mark.skipif(not available(), reason="llama.cpp is an optional extra (make llamacpp)")
+@pytest.mark.skipif(not available(), reason="llama-cpp-python is an optional extra")
 def test_llamacpp_generates_and_constrains_json(configure):
     # The 135M model's answers under llama.cpp are erratic (greedy decoding drifts into French), so this
     # checks streaming and the grammar; the slow test checks answer quality with Qwen through llama.cpp.

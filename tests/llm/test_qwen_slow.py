@@ -61,6 +61,6 @@ def test_default_model_answers_from_sources_and_says_when_not_covered(configure)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not available(), reason="llama.cpp is an optional extra (make llamacpp)")
+@pytest.mark.skipif(not available(), reason="llama-cpp-python is an optional extra")
 def test_default_model_through_llamacpp(configure):
     _check_answers(configure("llamacpp"))  # the same assembled GGUF, run by llama.cpp
