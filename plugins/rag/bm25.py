@@ -23,8 +23,24 @@ your yours explain describe tell give please briefly mean means use used using d
 """.split())
 
 
+# British spellings of the words ML texts use, folded to the American ones ("normalised" finds
+# "Normalize", "colour" finds "color"): the stems whose -ise/-our forms are common in questions.
+_ISE_STEMS = ("normal", "minim", "maxim", "optim", "visual", "recogn", "initial", "regular", "summar", "general",
+              "organ", "parameter", "standard", "random", "penal", "util", "real", "categor", "token", "vector",
+              "emphas", "character", "special", "stabil", "synthes", "memor", "priorit", "final", "serial", "quant",
+              "discret", "binar", "linear", "central", "custom", "critic", "hypothes", "summar", "sanit")
+_ISE = re.compile(r"^(" + "|".join(sorted(set(_ISE_STEMS), key=len, reverse=True)) + r")is(e|ed|es|ing|ation|ations|er|ers)$")
+_OUR = re.compile(r"^(col|behavi|neighb|fav|hon|lab|flav|hum|rum)our(s|ed|ing|ful)?$")
+
+
+def _american(word: str) -> str:
+    folded = _ISE.sub(r"\1iz\2", word)
+    return _OUR.sub(r"\1or\2", folded) if folded == word else folded
+
+
 def stem(word: str) -> str:
-    """A deliberately light stemmer: plural and common verb endings only."""
+    """A deliberately light stemmer: British spellings folded, then plural endings only."""
+    word = _american(word)
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):

@@ -297,19 +297,24 @@ class KnowledgeBase:
             self._store.refresh()  # the other writer may have changed the vectors on disk
         return lock
 
-    def ingest(self, paths: list[str | Path], cancel: Any = None, remember_roots: bool = True) -> Iterator[Event]:
+    def ingest(self, paths: list[str | Path], cancel: Any = None, remember_roots: bool = True,
+               builtin: str | Path | None = None) -> Iterator[Event]:
         """Index files and folders incrementally; yields Progress/Notice/Error, then Data(report).
 
+        `builtin` is this installation's built-in notes folder: the notes of an
+        earlier installation somewhere else (a checkout, then a wheel, sharing
+        one state directory) are dropped, not kept beside these as duplicates.
         Holds the knowledge base's writer lock throughout: a second process
         (the chat and a CLI ingest, two ingests) waits, then works on top.
         """
         lock = yield from self._locked(cancel)
         try:
-            yield from self._ingest(paths, cancel, remember_roots)
+            yield from self._ingest(paths, cancel, remember_roots, str(Path(builtin).resolve()) if builtin else None)
         finally:
             lock.release()
 
-    def _ingest(self, paths: list[str | Path], cancel: Any, remember_roots: bool) -> Iterator[Event]:
+    def _ingest(self, paths: list[str | Path], cancel: Any, remember_roots: bool,
+                builtin: str | None = None) -> Iterator[Event]:
         started = time.perf_counter()
         report = IngestReport(self.name)
         manifest = self.load_manifest()
@@ -323,6 +328,15 @@ class KnowledgeBase:
             self._reset()
             manifest["files"] = {}
         files = manifest["files"]
+        previous = manifest.get("builtin_root")
+        if builtin and previous and previous != builtin:  # another installation's copy of the notes
+            for f in [f for f, entry in files.items() if entry.get("root") == previous]:
+                self._delete_file(f)
+                files.pop(f)
+                report.removed.append(display_source(Path(f)))
+            manifest["roots"] = [r for r in manifest["roots"] if r != previous]
+        if builtin:
+            manifest["builtin_root"] = builtin
 
         todo: list[tuple[Path, str | None]] = []  # (file, root folder or None)
         explicit: set[str] = set()

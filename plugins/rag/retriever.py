@@ -159,6 +159,7 @@ class Retriever:
 
     def prepare(self, kb: str | None = None, cancel: Any = None) -> Iterator[Event]:
         """Once per process: bring the default KB up to date with the built-in notes."""
+        from assistant import knowledge_dir
         from course_assistant_plugins.rag.kb import DEFAULT_KB, default_roots
 
         name = self.kb_name(kb)
@@ -170,7 +171,7 @@ class Retriever:
             first = base.is_empty()
             if first:
                 yield Notice("info", "indexing the course notes (first use)")
-            for event in base.ingest(roots, cancel=cancel):
+            for event in base.ingest(roots, cancel=cancel, builtin=knowledge_dir()):
                 if isinstance(event, (Notice, Error)) or (first and isinstance(event, Progress)):
                     yield event
         self._ready.add(name)

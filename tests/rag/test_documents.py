@@ -96,6 +96,14 @@ def test_query_synonyms_find_a_list_labelled_with_another_word():
     assert bm25.top(expand_query(query), 1)[0][0] == 0
 
 
+def test_british_spellings_match_american_text():
+    from course_assistant_plugins.rag.bm25 import tokenize
+
+    assert tokenize("How are the images normalised? Which colours does minimising change?") == tokenize(
+        "How are the images normalized? Which colors does minimizing change?")
+    assert tokenize("noise promise") == ["noise", "promise"]  # only the listed ML stems fold
+
+
 def test_math_is_dropped_from_the_indexed_text_but_kept_in_the_chunk(tmp_path):
     path = write(tmp_path / "m.md", "# M\n\nWe add noise $\\beta_t$ here.\n\n$$\nq(x_t) = \\mathcal{N}(0, I)\n$$\n\nThen we stop.\n")
     chunk = chunk_document(load(path))[0]

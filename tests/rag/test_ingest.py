@@ -181,3 +181,22 @@ def test_heading_paths_are_embedded_once_and_lift_the_section_a_question_names(h
         retrieval.HEADING_SHARE = original
     for heading, score in with_heading.items():
         assert abs(score - without[heading] - original * float(vectors[heading] @ query)) < 1e-4
+
+
+def test_built_in_notes_of_another_installation_are_replaced_not_duplicated(home, tmp_path, embeddings):
+    # A checkout, then a wheel elsewhere, sharing one state directory: each has its own copy of the notes.
+    checkout, wheel, mine = tmp_path / "checkout" / "knowledge", tmp_path / "site" / "knowledge", tmp_path / "mine"
+    for folder in (checkout, wheel, mine):
+        folder.mkdir(parents=True)
+    for folder in (checkout, wheel):
+        (folder / "lora.md").write_text(LORA, encoding="utf-8")
+    (mine / "diffusion.md").write_text(DIFF, encoding="utf-8")
+    kb = _kb(home, embeddings, name="default")
+    _ingest_builtin = lambda builtin: Collected(kb.ingest([builtin, mine], builtin=builtin)).data[-1]  # noqa: E731
+    first = _ingest_builtin(checkout)
+    second = _ingest_builtin(wheel)
+    assert len(first.added) == 2 and "lora.md" in " ".join(second.removed)
+    manifest = kb.load_manifest()
+    assert set(manifest["files"]) == {str(wheel.resolve() / "lora.md"), str(mine.resolve() / "diffusion.md")}
+    assert str(checkout.resolve()) not in manifest["roots"]  # the user's own folder stays, the old copy goes
+    assert len(kb.all_chunks()) == 2  # one chunk per note, no duplicate of the LoRA one
