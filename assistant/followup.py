@@ -151,15 +151,17 @@ predict predicts generate generates compute computes get gets give gives receive
 apply applies solve solves fix fixes create creates train trains sample samples encode encodes decode decodes
 measure measures pull pulls push pushes map maps mean means work works do does help helps affect affects
 show shows contain contains control controls represent represents report reports save saves change changes
-look looks mean means stand stands come comes fine-tune fine-tunes tune tunes adapt adapts minimise minimises
+look looks stand stands come comes fine-tune fine-tunes tune tunes adapt adapts minimise minimises
 minimize minimizes maximise maximises maximize maximizes optimise optimises optimize optimizes estimate estimates
 approximate approximates prevent prevents cause causes reduce reduces increase increases improve improves require
 requires call calls run runs read reads store stores load loads replace replaces""".split())
 AUX_OPENER = re.compile(r"^\s*(?:(?:what|which|how|why|when|where)\s+)?(?:do|does|did|can|could|should|would|will)\b", re.I)
-# "Which framework is the VAE example written in": a wh-word with its own noun, then the auxiliary and the subject.
-WH_NOUN_AUX = re.compile(r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b)"
-                         r"((?:[\w-]+\s+){0,3}?[\w-]+)\s+"
-                         r"(is|are|was|were|do|does|did|can|could|should|would|will|has|have)\s+(.+)$", re.I)
+AUXILIARY = r"(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b"
+# "What network architecture predicts ...", "Which framework is ...": a wh-word followed by a noun of its own.
+WH_NOUN = re.compile(rf"^\s*(?:what|which)\s+(?!{AUXILIARY})", re.I)
+# "Which framework is the VAE example written in": that noun, then the auxiliary and the subject.
+WH_NOUN_AUX = re.compile(rf"^\s*(?:what|which)\s+(?!{AUXILIARY})((?:[\w-]+\s+){{0,3}}?[\w-]+)\s+({AUXILIARY})\s+(.+)$",
+                         re.I)
 HAPPENS = re.compile(r"^\s*what\s+happens\s+(?:in|to|during|inside|at|within|after|before)\s+(.+)$", re.I)
 SUBJECT_PRONOUN = re.compile(r"^(?:we|you|i|people)\s+(?=\w)", re.I)
 NOT_A_NAME = frozenset("because yes no so to by".split())  # replies that are reasons or answers, not names
@@ -200,8 +202,7 @@ def topic_of(question: str) -> str:
     else:
         body = QUESTION_OPENER.sub("", text, count=1)
         verb_after = bool(AUX_OPENER.match(text))
-        if re.match(r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b)",
-                    text, re.I):  # "What network architecture predicts the noise ...": all of it names the topic
+        if WH_NOUN.match(text):  # "What network architecture predicts the noise ...": all of it names the topic
             return " ".join(body.split()[:MAX_TOPIC_WORDS])
     words = body.split()
     if verb_after:  # "What does the noise predictor take as input" -> "the noise predictor"
