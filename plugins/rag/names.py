@@ -57,6 +57,9 @@ def known(word: str, vocabulary: Collection[str], prefixes: Collection[str]) -> 
 
 def unknown_names(question: str, vocabulary: Collection[str], prefixes: Collection[str]) -> list[str]:
     """The names in `question` that the knowledge base (its BM25 vocabulary) never mentions."""
+    letters = [c for c in question or "" if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+        return []  # a question typed in capitals: its capitals say nothing about names
     out: list[str] = []
     for sentence in re.split(r"(?<=[.!?:])\s+", question or ""):
         for index, match in enumerate(WORD.finditer(sentence)):

@@ -29,6 +29,7 @@ def vocab():
     ("What does Reparameterizing do in VAEs?", []),           # a longer form of a known stem
     ("Explain LoRAs in 2024 terms", []),                      # plural, a sentence's first word, a year
     ("what does nutshell mean here", []),                     # lower case: everyday words are not judged
+    ("WHY ARE MY GAN SAMPLES SO BLURRY", []),                 # typed in capitals: no word stands out
 ])
 def test_unknown_names(vocab, question, names):
     assert unknown_names(question, *vocab) == names
