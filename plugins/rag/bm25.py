@@ -58,6 +58,9 @@ SYNONYM_GROUPS = (
     ("drawback", "downside", "disadvantage", "con", "limitation", "weakness", "shortcoming"),
     ("advantage", "benefit", "pro", "strength", "upside"),
     ("hard", "difficult", "challenge", "difficulty"),
+    # data preparation: "how are the pixels scaled?" must find "# Normalize to [0, 1]"
+    ("scale", "scaled", "scaling", "rescale", "rescaled", "rescaling", "normalize", "normalized", "normalizing",
+     "normalization"),
 )
 _SYNONYMS = {stem(w): tuple(dict.fromkeys(stem(x) for x in group if stem(x) != stem(w)))
              for group in SYNONYM_GROUPS for w in group}

@@ -94,6 +94,12 @@ def test_query_synonyms_find_a_list_labelled_with_another_word():
     bm25 = BM25(docs)
     assert bm25.top(query, 1)[0][0] != 0  # on its own words the question misses the list of cons
     assert bm25.top(expand_query(query), 1)[0][0] == 0
+    # the data-preparation group: "scaled" finds a code comment that says "Normalize"
+    pixels = tokenize("How are the pixel values scaled before training?")
+    code = BM25([tokenize(text) for text in (
+        "x = x.astype('float32') / 255  # Normalize the images", "Each pixel of a digit is drawn in grey",
+        "The generator maps noise to images", "Training runs for fifty epochs", "The decoder outputs logits")])
+    assert 0 not in [i for i, _ in code.top(pixels, 3)] and 0 in [i for i, _ in code.top(expand_query(pixels), 3)]
 
 
 def test_british_spellings_match_american_text():
