@@ -16,15 +16,15 @@ from __future__ import annotations
 import re
 from typing import Collection
 
-from course_assistant_plugins.rag.bm25 import STOPWORDS, stem
+from course_assistant_plugins.rag.bm25 import STOPWORDS, stem, tokenize
 
-WORD = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
+WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")  # any script's letters: "Fréchet" is one word
 LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789-"  # "-": "UNet" is a slip of "U-Net"
 
 
 def _looks_like_name(word: str, first: bool) -> bool:
-    if word == "I" or word.isdigit() or word.lower() in STOPWORDS:
-        return False
+    if len(word) < 2 or word.isdigit() or word.lower() in STOPWORDS:
+        return False  # "I", a symbol such as "Σ" or "X", a number
     capitals = sum(c.isupper() for c in word)
     has_digit = any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
     if first:  # every sentence starts with a capital: only "RLHF ..." or "L1 ..." count there
@@ -47,6 +47,9 @@ def known(word: str, vocabulary: Collection[str], prefixes: Collection[str]) -> 
     token = stem(lower)
     if token in vocabulary or lower in vocabulary:
         return True
+    if not lower.isascii():  # the index splits "fréchet" into "fr" + "chet": known when all pieces are
+        pieces = tokenize(lower)
+        return not pieces or all(piece in vocabulary for piece in pieces)  # "Σ": the index cannot tell
     parts = [p for p in re.split(r"[-']", lower) if p]
     if len(parts) > 1 and all(len(p) <= 2 or p in STOPWORDS or stem(p) in vocabulary for p in parts):
         return True

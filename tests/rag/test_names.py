@@ -7,7 +7,7 @@ import pytest
 from course_assistant_plugins.rag.bm25 import BM25, tokenize
 from course_assistant_plugins.rag.names import prefix_index, unknown_names
 
-NOTES = ["The reparameterization trick of a VAE samples z from N(mu, sigma).",
+NOTES = ["The reparameterization trick of a VAE samples z from N(mu, sigma). FID is the Fréchet distance.",
          "A U-Net predicts the noise; the GAN uses the Wasserstein loss with Adam.",
          "LoRA trains low-rank matrices; the L2 norm of the update is small."]
 
@@ -30,6 +30,9 @@ def vocab():
     ("Explain LoRAs in 2024 terms", []),                      # plural, a sentence's first word, a year
     ("what does nutshell mean here", []),                     # lower case: everyday words are not judged
     ("WHY ARE MY GAN SAMPLES SO BLURRY", []),                 # typed in capitals: no word stands out
+    ("Is the Fréchet distance a metric?", []),                # accents: the notes have it
+    ("What does Σ mean, and is ΣΘ a matrix?", []),            # symbols the index cannot hold are not judged
+    ("Does the Kullback–Leibler term use Šidák's bound?", ["Kullback", "Leibler", "Šidák"]),  # shown whole
 ])
 def test_unknown_names(vocab, question, names):
     assert unknown_names(question, *vocab) == names
