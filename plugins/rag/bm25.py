@@ -28,8 +28,8 @@ your yours explain describe tell give please briefly mean means use used using d
 _ISE_STEMS = ("normal", "minim", "maxim", "optim", "visual", "recogn", "initial", "regular", "summar", "general",
               "organ", "parameter", "standard", "random", "penal", "util", "real", "categor", "token", "vector",
               "emphas", "character", "special", "stabil", "synthes", "memor", "priorit", "final", "serial", "quant",
-              "discret", "binar", "linear", "central", "custom", "critic", "hypothes", "summar", "sanit")
-_ISE = re.compile(r"^(" + "|".join(sorted(set(_ISE_STEMS), key=len, reverse=True)) + r")is(e|ed|es|ing|ation|ations|er|ers)$")
+              "discret", "binar", "linear", "central", "custom", "critic", "hypothes", "sanit")
+_ISE = re.compile(r"^(" + "|".join(sorted(_ISE_STEMS, key=len, reverse=True)) + r")is(e|ed|es|ing|ation|ations|er|ers)$")
 _OUR = re.compile(r"^(col|behavi|neighb|fav|hon|lab|flav|hum|rum)our(s|ed|ing|ful)?$")
 
 
