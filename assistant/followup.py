@@ -67,8 +67,26 @@ DUMMY_IT = re.compile(
     r"\bhow\s+come\b|\bis\s+it\s+(?:true|possible|necessary|common|normal)\b)"
     r"(?:\s+that\b)?",
     re.I)
+# "what if i've got a gpu?": the previous question, under a new condition.
+WHAT_IF = re.compile(r"^\s*(?:(?:and|but|so|ok(?:ay)?)\s*,?\s*)?what\s+if\b\s*(.+)$", re.I)
+# "can diffusion models do that too?": the previous question, about a new subject.
+DO_THAT = re.compile(r"^\s*(?:and\s+)?(?:can|could|do|does|did|will|would)\s+(.+?)\s+(?:do|does|did)\s+(?:that|this|it|the\s+same)"
+                     r"(?:\s+(?:too|also|as\s+well))?\s*[?.!]*\s*$", re.I)
+# "does the sampling function use a different one?": "one" standing for a noun said before.
+ONE_OF_THE_KIND = re.compile(r"\b(?:a|the)\s+(?:different|same|similar|new|separate|other)\s+one\b", re.I)
+# "and when the prompt has no context?": a side clause continuing the previous question.
+CONJUNCTION_FRAGMENT = re.compile(r"^\s*(?:and|but|so|or)\s*,?\s*(?:when|if|whenever|unless|without|with)\b\s*(.+)$",
+                                  re.I)
+# "and the diffusion one?": the previous topic with another modifier.
+THE_X_ONE = re.compile(r"^\s*(?:the|a|an)\s+([\w-]+(?:\s+[\w-]+)?)\s+ones?\s*$", re.I)
+# "how many epochs": a question fragment asking for something else about the previous subject.
+WH_FRAGMENT = re.compile(r"^\s*(how\s+many|how\s+much|what|which)\s+([\w-]+(?:\s+[\w-]+){0,2})\s*$", re.I)
+# A subject taken from a question that quotes text or holds a clause is no safe replacement for a pronoun.
+UNSAFE_SUBJECT = re.compile(r"[\"“”?!,;]|'[A-Z]|\b(?:what|which|how|why|when|where)\b", re.I)
+
 # "... when it does that?", "why is that?": a demonstrative that ends the sentence stands for something said before.
-TRAILING_DEMONSTRATIVE = re.compile(r"\b(?:this|that|these|those)(?:\s+ones?)?\s*[?.!]*\s*$", re.I)
+TRAILING_DEMONSTRATIVE = re.compile(r"\b(?:this|that|these|those)(?:\s+ones?)?(?:\s+(?:too|also|as\s+well))?\s*[?.!]*\s*$",
+                                    re.I)
 # "Write the loss.", "Show the code", "Give the formula": a short request about something named before.
 DEFINITE_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:write|show|give|list|state|derive|draw)(?:\s+me)?\s+(?:the|its|their)"
                               r"(?:\s+[\w-]+){1,2}\s*[.?!]*\s*$", re.I)
@@ -127,7 +145,9 @@ def refers_back(text: str) -> bool:
     text = " ".join(str(text or "").split())
     if not text or text.startswith("/"):
         return False
-    if CONTINUATION.match(text) or DEFINITE_REQUEST.match(text):
+    if CONTINUATION.match(text) or DEFINITE_REQUEST.match(text) or WHAT_IF.match(text) or DO_THAT.match(text):
+        return True
+    if ONE_OF_THE_KIND.search(text) or CONJUNCTION_FRAGMENT.match(text):
         return True
     if ORDINAL_REF.search(text):
         return True
@@ -158,15 +178,24 @@ requires call calls run runs read reads store stores load loads replace replaces
 AUX_OPENER = re.compile(r"^\s*(?:(?:what|which|how|why|when|where)\s+)?(?:do|does|did|can|could|should|would|will)\b", re.I)
 AUXILIARY = r"(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have)\b"
 # "What network architecture predicts ...", "Which framework is ...": a wh-word followed by a noun of its own.
-WH_NOUN = re.compile(rf"^\s*(?:what|which)\s+(?!{AUXILIARY})", re.I)
+WH_NOUN = re.compile(rf"^\s*(?:what|which|how\s+many|how\s+much)\s+(?!{AUXILIARY})", re.I)
 # "Which framework is the VAE example written in": that noun, then the auxiliary and the subject.
-WH_NOUN_AUX = re.compile(rf"^\s*(?:what|which)\s+(?!{AUXILIARY})((?:[\w-]+\s+){{0,3}}?[\w-]+)\s+({AUXILIARY})\s+(.+)$",
+WH_NOUN_AUX = re.compile(rf"^\s*(?:what|which|how\s+many|how\s+much)\s+(?!{AUXILIARY})((?:[\w-]+\s+){{0,3}}?[\w-]+)\s+({AUXILIARY})\s+(.+)$",
                          re.I)
+# "How long is the VAE sub-topic ...", "how big is the dataset": the adjective is what is asked, not the subject.
+HOW_ADJECTIVE = re.compile(rf"^\s*how\s+(?!many\b|much\b|come\b)[a-z]+\s+(?={AUXILIARY})", re.I)
+# "In the GAN code, what does the train function loop over": a leading place, kept as the topic's context.
+LEADING_CONTEXT = re.compile(r"^\s*(?:in|inside|within|for|during)\s+((?:the|a|an|this|our)\s+[^,]{2,60}?),\s*(.+)$",
+                             re.I)
+# "Is the noise predictor in the diffusion code a full U-Net": the subject ends where the complement's article starts.
+YES_NO_COMPLEMENT = re.compile(r"^(.{3,}?)\s+(?:a|an)\s+\S", re.I)
+PREPOSITIONS = frozenset("on in to for with from about at over into onto by of as".split())
 HAPPENS = re.compile(r"^\s*what\s+happens\s+(?:in|to|during|inside|at|within|after|before)\s+(.+)$", re.I)
 SUBJECT_PRONOUN = re.compile(r"^(?:we|you|i|people)\s+(?=\w)", re.I)
 NOT_A_NAME = frozenset("because yes no so to by".split())  # replies that are reasons or answers, not names
 DETERMINERS = frozenset("the a an its their this that these those each every no any some our your my".split())
-PARTICIPLES = frozenset("written known given chosen taken shown drawn seen done made built found kept held".split())
+PARTICIPLES = frozenset("written known given chosen taken shown drawn seen done made built found kept held set put split"
+                        .split())
 NOT_ADVERBS = frozenset("only early family anomaly assembly apply supply reply poly fly".split())
 
 
@@ -186,9 +215,29 @@ def _predicate_start(words: list[str]) -> int | None:
     return None
 
 
+def _unlisted_verb(words: list[str]) -> int | None:
+    """Where a verb we do not list starts the rest of the question ("the MockLLM in the RAG code | decide what to")."""
+    if len(words) <= 2:
+        return None
+    for i in range(1 if words[0].lower() not in DETERMINERS else 2, len(words)):
+        previous, word = words[i - 1].lower(), words[i].lower()
+        following = words[i + 1].lower() if i + 1 < len(words) else ""
+        if word in PREPOSITIONS or word in DETERMINERS or previous in DETERMINERS or previous in PREPOSITIONS:
+            continue
+        if following in ("what", "how", "which", "whether", "to", "the", "a", "an", "it", "them", "its", "their"):
+            return i  # a verb taking an object or a clause
+    last = len(words) - 1  # a verb ending the question ("does the GAN code minimise"), or verb + particle ("rely on")
+    return last - 1 if words[last].lower() in PREPOSITIONS and last >= 3 else last
+
+
 def topic_of(question: str) -> str:
     """The subject of a question: "What are the two terms of the VAE loss?" -> "the two terms of the VAE loss"."""
     text = _strip(question).rstrip("?.!").strip()
+    context = LEADING_CONTEXT.match(text)
+    if context and QUESTION_OPENER.match(context.group(2)):  # "In the GAN code, what does X do" -> "X in the GAN code"
+        inner = topic_of(context.group(2))
+        return f"{inner} in {context.group(1)}" if inner != context.group(2).rstrip("?.!").strip() else text
+    text = HOW_ADJECTIVE.sub("", text, count=1)  # "how long is X supposed to take" -> "is X supposed to take"
     happens = HAPPENS.match(text)
     wh_noun = WH_NOUN_AUX.match(text)
     asked_for = ""
@@ -205,12 +254,22 @@ def topic_of(question: str) -> str:
         if WH_NOUN.match(text):  # "What network architecture predicts the noise ...": all of it names the topic
             return " ".join(body.split()[:MAX_TOPIC_WORDS])
     words = body.split()
-    if verb_after:  # "What does the noise predictor take as input" -> "the noise predictor"
-        cut = next((i for i in range(len(words) - 1, 0, -1) if words[i].lower() in VERBS), None)
-        if cut is None and len(words) > 2:
-            cut = len(words) - 1  # a verb we do not list usually ends the question: "does the GAN code minimise"
+    if verb_after and words and SUBJECT_PRONOUN.match(words[0] + " x"):
+        # "why do we chunk documents in RAG": with "we" as subject, the topic is what is done ("chunk documents in RAG")
+        words = words[1:] if len(words) > 2 else words
+    elif verb_after:  # "What does the noise predictor take as input" -> "the noise predictor"
+        # (a verb right after a determiner is a noun: "the train function", "the sample grid")
+        cut = next((i for i in range(len(words) - 1, 0, -1)
+                    if words[i].lower() in VERBS and words[i - 1].lower() not in DETERMINERS), None)
+        if cut is None:
+            cut = _unlisted_verb(words)
         if cut:
             words = words[:cut]
+    elif re.match(rf"^\s*{AUXILIARY}", text, re.I):  # "Is X a Y", "is there a Z in W"
+        words = re.sub(r"^there\s+", "", body, flags=re.I).split()
+        complement = YES_NO_COMPLEMENT.match(" ".join(words))
+        if complement and len(complement.group(1).split()) >= 2 and words[0].lower() not in ("a", "an"):
+            words = complement.group(1).split()
     cut = _predicate_start(words)
     if cut:
         words = words[:cut]
@@ -364,6 +423,17 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
     subject = topic_of(previous)
     body = question.rstrip("?.! ")
 
+    do_that = DO_THAT.match(question)
+    if do_that:  # "can diffusion models do that too?" -> the previous question about diffusion models
+        question_before = previous.rstrip("?.! ")
+        if subject and subject in question_before:
+            return question_before.replace(subject, do_that.group(1), 1) + "?"
+        return ask_about(previous, subject, do_that.group(1))
+    condition = WHAT_IF.match(body) or CONJUNCTION_FRAGMENT.match(body)
+    if condition:  # "what if i've got a gpu?", "and when the prompt has no context?"
+        lead = "if" if WHAT_IF.match(body) else re.match(r"^\s*(?:and|but|so|or)\s*,?\s*(\w+)", body).group(1)
+        return f"{previous.rstrip('?.! ')}, {lead.lower()} {condition.group(1).strip(' ,')}?"
+
     continuation = CONTINUATION.match(body)
     conjunction = LEADING_CONJUNCTION.match(body)
     if continuation or (conjunction and content_words(conjunction.group(1))
@@ -384,8 +454,11 @@ def rewrite(question: str, history: Sequence[Turn], depth: int = 3) -> str:
         return _finish(resolved, subject)
 
     items = [_lower_article(item) for item in enumeration(reply)]
+    if any(len(item.split()) > 6 for item in items):
+        items = []  # sentences, not names: "they" is then the previous subject
+    safe = not UNSAFE_SUBJECT.search(subject) and len(subject.split()) <= 10
     resolved, replaced = _replace_pronoun(body, subject, " and ".join(items[:3]) if items else None,
-                                          short_answer(reply))
+                                          short_answer(reply)) if safe else (body, False)
     if replaced:
         return _finish(re.sub(r"^\s*(?:and|but|so|then)\b[\s,]*", "", resolved, flags=re.I), "")
     # An ellipsis ("why?", "an example?", "and in code?"): ask it about the previous question.
@@ -439,6 +512,15 @@ def ask_about(previous: str, subject: str, new: str) -> str:
     name: "a VAE" -> "GANs"); otherwise "..., for X?".
     """
     question = previous.rstrip("?.! ")
+    kind = THE_X_ONE.match(new)
+    topic_words = subject.split()
+    if kind and subject in question and len(topic_words) >= 3:  # "the VAE sub-topic" + "the diffusion one"
+        return question.replace(subject, " ".join(topic_words[:-2] + [kind.group(1), topic_words[-1]]), 1) + "?"
+    fragment = WH_FRAGMENT.match(new)
+    asked = WH_NOUN_AUX.match(question)
+    if fragment and asked and question.lower().startswith(fragment.group(1).lower().split()[0]):
+        # "how many diffusion steps does the code use" + "how many epochs" -> "how many epochs does the code use"
+        return f"{question[:asked.start(1)]}{fragment.group(2)}{question[asked.end(1):]}?"
     prep = PREPOSITION.match(new)
     if prep:
         found = list(re.finditer(rf"\b{prep.group(1)}\s+", question, re.I))

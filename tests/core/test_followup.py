@@ -177,3 +177,50 @@ def test_a_list_inside_a_side_clause_is_not_what_they_points_at():
     history = [{"role": "user", "content": "What is chunking?"},
                {"role": "assistant", "content": "Cutting documents into passages before they are embedded and indexed."}]
     assert "chunking" in rewrite("how long should they be?", history)
+
+
+@pytest.mark.parametrize("question,topic", [
+    ("how long is the VAE sub-topic supposed to take?", "the VAE sub-topic"),  # "how long" asks; it is not the subject
+    ("How many diffusion steps does the MNIST code use?", "the diffusion steps of the MNIST code"),
+    ("In the GAN code, what does the train function loop over?", "the train function in the GAN code"),
+    ("Is the noise predictor in the diffusion code a full U-Net?", "the noise predictor in the diffusion code"),
+    ("Is there a delimiter example in the prompting code?", "a delimiter example in the prompting code"),
+    ("Which libraries does the RAG example rely on?", "the libraries of the RAG example"),  # verb + particle
+    ("How does the MockLLM in the RAG code decide what to answer?", "the MockLLM in the RAG code"),  # unlisted verb
+    ("Why do we chunk documents in RAG?", "chunk documents in RAG"),  # "we" does it: the topic is what is done
+])
+def test_topic_of_question_shapes_students_type(question, topic):
+    assert topic_of(question) == topic
+
+
+def _turn(question: str, reply: str = "It depends.") -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+
+
+@pytest.mark.parametrize("history,question,expected", [
+    (_turn("how long is the VAE sub-topic supposed to take?"), "and the diffusion one?",
+     "how long is the diffusion sub-topic supposed to take?"),
+    (_turn("how many diffusion steps does the MNIST code use?"), "and how many epochs?",
+     "how many epochs does the MNIST code use?"),
+    (_turn("how are VAEs used in drug discovery?"), "can diffusion models do that too?",
+     "how are diffusion models used in drug discovery?"),
+    (_turn("which libraries does the RAG example rely on?"), "what if i've got a gpu?",
+     "which libraries does the RAG example rely on, if i've got a gpu?"),
+    (_turn("how does the MockLLM decide what to answer?"), "and when the prompt has no context?",
+     "how does the MockLLM decide what to answer, when the prompt has no context?"),
+])
+def test_follow_up_shapes_students_type(history, question, expected):
+    assert refers_back(question)
+    assert rewrite(question, history) == expected
+
+
+def test_a_quoted_question_is_not_pasted_into_a_pronoun():
+    history = _turn("In the few-shot example, what does the model answer for 'What a delightful surprise!'?",
+                    "Positive.")
+    out = rewrite("how does it know to answer like that?", history)
+    assert out.startswith("In the few-shot example, what does the model answer") and out.endswith("like that?")
+
+
+def test_a_different_one_refers_back():
+    assert refers_back("does the sampling function use a different one?")
+    assert not refers_back("Does the sampling function use a different schedule?")
