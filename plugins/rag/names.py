@@ -81,7 +81,11 @@ def _everyday(word: str, ranks: dict[str, int]) -> bool:
             forms.update(word[:-len(ending)] + r for r in replacements)
     if any(ranks.get(form, RARE_RANK + 1) <= RARE_RANK for form in forms):
         return True
-    return any(ranks.get(slip, RARE_RANK + 1) <= RARE_RANK for slip in _one_edit(word))
+    # Most short strings are one edit from some common word ("lpips" / "lips"): below 6 letters only a swap
+    # of two neighbouring letters, the commonest slip, counts ("teh" / "the"; "bleu" / "blue" too).
+    slips = _one_edit(word) if len(word) >= 6 else {word[:i] + word[i + 1] + word[i] + word[i + 2:]
+                                                    for i in range(len(word) - 1)}
+    return any(ranks.get(slip, RARE_RANK + 1) <= RARE_RANK for slip in slips)
 
 
 def _rare_term(word: str, vocabulary: Collection[str]) -> bool:

@@ -35,6 +35,8 @@ def vocab():
     ("can i rerank the retrieved chunks", ["rerank"]),         # in no English word list at all
     ("what does the difussion model learn", []),              # two slips from a word the notes use
     ("why is my model so slwo to train", []),                 # a slip of an everyday word
+    ("waht does the decoder do", []),                         # a short word: two letters swapped
+    ("how are lpips scores read", ["lpips"]),                 # short: one deletion from "lips" is no slip
     ("how does self-attention weigh tokens", []),             # compounds of known words are not judged
     ("WHY ARE MY GAN SAMPLES SO BLURRY", []),                 # typed in capitals: no word stands out
     ("Is the Fréchet distance a metric?", []),                # accents: the notes have it
