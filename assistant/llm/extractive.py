@@ -2,8 +2,9 @@
 
 It reads the passages fenced in the prompt as `<source N ...>\\ntext\\n</source>`
 and the question (the text after "Question:" in the last user message, else
-that whole message), picks the passages and sentences that share the most
-content words with the question, and quotes them with their numbers `[N]`.
+that whole message), picks the passages whose best sentence shares the most
+content words with the question (the retriever's order breaking ties), and
+quotes from them with their numbers `[N]`.
 With no passage relevant to the question it says the notes do not cover it.
 It is also the fallback whenever the configured model cannot answer.
 """
@@ -51,12 +52,14 @@ class ExtractiveChatModel(BaseChatModel):
         for order, (number, body) in enumerate(passages):
             sentences = split_sentences(" ".join(body.split()))
             overlaps = [len(wanted & content_words(s)) for s in sentences]
-            scored.append((sum(overlaps), -order, number, sentences, overlaps))
+            # Its best sentence decides, then the retriever's order: a long passage sharing a word
+            # in every sentence is no better an answer than the short one that states it.
+            scored.append((max(overlaps, default=0), -order, number, sentences, overlaps))
         if wanted and max(s[0] for s in scored) == 0:
             return NOT_COVERED
         parts = []
-        for total, _, number, sentences, overlaps in sorted(scored, reverse=True)[: self.max_passages]:
-            if wanted and total == 0:
+        for best, _, number, sentences, overlaps in sorted(scored, reverse=True)[: self.max_passages]:
+            if wanted and best == 0:
                 continue
             # The best-matching sentence and the ones after it read as a passage.
             start = max(range(len(sentences)), key=lambda i: (overlaps[i], -i)) if sentences else 0

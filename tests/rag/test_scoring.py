@@ -45,6 +45,23 @@ def test_fence_matches_the_extractive_backend_and_escapes():
     assert number == "2" and "line two" in body and "</source> text" not in body
 
 
+def test_extractive_quotes_the_passage_that_states_it_not_the_longest_match():
+    from langchain_core.messages import HumanMessage
+
+    from assistant.llm.extractive import ExtractiveChatModel
+    from course_assistant_plugins.rag.retriever import Hit
+
+    long_one = Hit("a.md", "GANs", 1, 9, 0.9, "The discriminator loss is logged. The discriminator is saved. "
+                   "The discriminator learning rate is 1e-4. The discriminator has three layers.")
+    states_it = Hit("b.md", "GANs", 1, 2, 0.8, "The discriminator ends in a sigmoid activation that outputs "
+                    "a probability.")
+    unrelated = Hit("c.md", "VAEs", 1, 2, 0.7, "The encoder outputs a mean.")
+    prompt = "\n".join(fence(n, h) for n, h in enumerate([long_one, states_it, unrelated], 1))
+    answer = ExtractiveChatModel().answer([HumanMessage(f"{prompt}\nQuestion: Which activation ends the discriminator?")])
+    assert answer.startswith("The discriminator ends in a sigmoid") and "[2]" in answer
+    assert "[3]" not in answer  # a passage sharing none of the question's words is never quoted
+
+
 def test_qa_file_errors_name_the_line(tmp_path):
     from course_assistant_plugins.rag.evaluate import QaFileError, load_qa
 
