@@ -2,11 +2,13 @@
 
 Runs the default model (Qwen2.5-Coder-0.5B via transformers) with int8 weights
 (the default, assistant/llm/cpu_decode.py), in bfloat16 and in float32, SmolLM2-135M for comparison, and the same Qwen GGUF through
-llama-cpp-python when it is installed, all through the public LLM API
-(`stream_chat`), and prints ratios against the default configuration.
+llama.cpp (llama-cpp-python when built, else the prebuilt xllamacpp), all through the public LLM API
+(`stream_chat`), and prints ratios against the default configuration. `--big` adds
+Qwen2.5-Coder-1.5B (`make bigmodel`) through transformers and through llama.cpp.
+Tokens decoded are counted with the Qwen tokenizer of the first run for every Qwen run.
 Goals from the issue: first token <= 3 s, decode >= 15 tokens/s.
 
-    .venv/bin/python bench/llm.py [--threads 2] [--tokens 64] [--quick]
+    .venv/bin/python bench/llm.py [--threads 2] [--tokens 64] [--quick] [--big]
 
 Converted models are cached in <tmp>/course-assistant-test-models (shared with
 the tests; keyed by sha256), so only the first run pays the conversion.
@@ -62,7 +64,7 @@ def make_context(home: Path, cache: Path, backend: str, threads: int, **settings
     return context
 
 
-def measure(label: str, context: Context, messages: list[dict] | None, tokens: int) -> dict:
+def measure(label: str, context: Context, messages: list[dict] | None, tokens: int, counter=None) -> dict:
     started = time.perf_counter()
     thread = llm.preload(context)
     if thread is not None:
@@ -73,7 +75,8 @@ def measure(label: str, context: Context, messages: list[dict] | None, tokens: i
         raise SystemExit(f"{label}: {notice.message}")
     load_s = time.perf_counter() - started
     messages = messages or rag_prompt(context)
-    prompt_tokens = llm.count_tokens(context, "\n".join(m["content"] for m in messages))
+    count = counter or (lambda text: llm.count_tokens(context, text))
+    prompt_tokens = count("\n".join(m["content"] for m in messages))
     t0 = time.perf_counter()
     first = None
     text = ""
@@ -82,9 +85,9 @@ def measure(label: str, context: Context, messages: list[dict] | None, tokens: i
             first = time.perf_counter()
         text += piece
     end = time.perf_counter()
-    produced = llm.count_tokens(context, text)
+    produced = count(text)
     decode = (produced - 1) / (end - first) if first and end > first and produced > 1 else 0.0
-    row = {"label": label, "messages": messages, "load_s": load_s, "prompt_tokens": prompt_tokens, "ttft_s": (first or end) - t0,
+    row = {"label": label, "messages": messages, "context": context, "load_s": load_s, "prompt_tokens": prompt_tokens, "ttft_s": (first or end) - t0,
            "decode_tps": decode, "tokens": produced}
     print(f"{label:<34} load {row['load_s']:6.1f} s  prompt {prompt_tokens:5d} tok  first token "
           f"{row['ttft_s']:5.2f} s  decode {decode:5.1f} tok/s  ({produced} tokens)", flush=True)
@@ -122,6 +125,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch / llama.cpp threads (default 2)")
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per run")
     parser.add_argument("--quick", action="store_true", help="skip the float32 comparison")
+    parser.add_argument("--big", action="store_true", help="also Qwen 1.5B, transformers and llama.cpp")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "course-assistant-test-models"))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -136,16 +140,26 @@ def main() -> None:
         if not args.quick:
             runs.append(("local  qwen-0.5b transformers fp32", "local", {"dtype": "float32"}))
         runs.append(("smollm2 135m  transformers bf16", "smollm2", {"dtype": "bfloat16"}))
-        from assistant.llm.llamacpp import available
+        from assistant.llm.backends import gguf_runtime
 
-        if available():
-            runs.append(("llamacpp qwen-0.5b Q4_K_M", "llamacpp", {}))
+        runtime = gguf_runtime()
+        if runtime:
+            runs.append((f"llamacpp qwen-0.5b Q4_K_M ({runtime})", "llamacpp", {}))
         else:
-            print("llama-cpp-python not installed: skipping the llama.cpp run")
+            print("no llama.cpp runtime installed: skipping the llama.cpp run")
+        if args.big:
+            runs.append(("local-1.5b transformers int8", "local-1.5b", {"dtype": "int8"}))
+            if runtime:
+                runs.append((f"local-1.5b-llamacpp ({runtime})", "local-1.5b-llamacpp", {}))
+        counter = None
         for label, backend, settings in runs:
+            qwen = "qwen" in label or "1.5b" in label
             rows.append(measure(label, make_context(Path(home), cache, backend, args.threads, **settings),
-                                messages, args.tokens))
+                                messages, args.tokens, counter if qwen else None))
             messages = rows[-1]["messages"]
+            if counter is None and qwen:
+                first_context = rows[-1]["context"]
+                counter = lambda text, c=first_context: llm.count_tokens(c, text)  # noqa: E731
     base = rows[0]
     print("\nratios against the default (qwen transformers int8):")
     for row in rows[1:]:

@@ -9,7 +9,7 @@ import pytest
 from assistant import llm
 from assistant.events import Notice
 from assistant.llm.grounding import mark_unsupported
-from assistant.llm.llamacpp import available
+from assistant.llm.backends import gguf_runtime
 from assistant.templates import get_template
 
 PASSAGE = (
@@ -61,6 +61,6 @@ def test_default_model_answers_from_sources_and_says_when_not_covered(configure)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not available(), reason="llama-cpp-python is an optional extra")
+@pytest.mark.skipif(gguf_runtime() is None, reason="no llama.cpp runtime installed")
 def test_default_model_through_llamacpp(configure):
     _check_answers(configure("llamacpp"))  # the same assembled GGUF, run by llama.cpp
