@@ -157,3 +157,31 @@ def test_saved_int8_weights_load_back_identical(models, model_cache, tmp_path):
     third = fresh()
     quantize_cached(third, folder)
     assert all(torch.equal(want[k], v) for k, v in int8_state(third).items())
+
+
+def test_a_cpu_without_bfloat16_hardware_reads_prompts_in_float32(monkeypatch):
+    import torch
+
+    from assistant.llm import cpu_decode
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 32, bias=True).to(torch.bfloat16)
+    layer = cpu_decode.Int8Linear(linear, torch.bfloat16)
+    rows = torch.randn(3, cpu_decode.PROMPT_ROWS + 4, 64, dtype=torch.bfloat16)
+    seen: list[torch.dtype] = []
+    real_linear = torch.nn.functional.linear
+
+    def spy(x, weight, bias=None):
+        seen.append(x.dtype)
+        return real_linear(x, weight, bias)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    results = {}
+    for native in (True, False):
+        monkeypatch.setattr(cpu_decode, "_NATIVE_BF16", native)
+        results[native] = layer(rows)
+    assert seen == [torch.bfloat16, torch.float32]  # emulated bfloat16 would be ~7x slower
+    assert results[False].dtype == torch.bfloat16 and results[False].shape == (3, cpu_decode.PROMPT_ROWS + 4, 32)
+    torch.testing.assert_close(results[False], results[True], rtol=0.05, atol=0.05)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not cpu_decode.native_bfloat16()
