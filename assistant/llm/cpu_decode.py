@@ -38,13 +38,11 @@ def native_bfloat16() -> bool:
     Without it (most laptops: AVX2 only) a bfloat16 matmul is emulated: reading a 1,000-token prompt took
     Qwen 0.5B 38 s instead of 5 s in float32 (measured with PyTorch limited to AVX2, docs/llm.md).
     """
+    from assistant.llm.backends import cpu_has_bfloat16
+
     if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AMX"):
         return False  # also when ATEN_CPU_CAPABILITY limits PyTorch to AVX2
-    try:
-        flags = open("/proc/cpuinfo", encoding="ascii", errors="replace").read()
-    except OSError:
-        return True  # not Linux: AVX-512 CPUs with it are the common case
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return cpu_has_bfloat16()
 
 
 _NATIVE_BF16: bool | None = None

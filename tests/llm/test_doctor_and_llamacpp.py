@@ -28,6 +28,17 @@ def test_doctor_lists_every_backend_without_loading_models(run_cli):
         t.name.startswith("load-") and t.is_alive() for t in __import__("threading").enumerate())
 
 
+def test_doctor_points_a_cpu_without_bfloat16_hardware_to_llamacpp(configure, monkeypatch):
+    from assistant.llm import backends
+
+    context = configure("local")
+    for has, hinted in ((True, False), (False, True)):
+        monkeypatch.setattr(backends, "cpu_has_bfloat16", lambda has=has: has)
+        rows = {row["name"]: row for row in llm.backend_status(context)}
+        assert ("`llamacpp` answers faster here" in rows["local"]["detail"]) is hinted
+        assert "answers faster here" not in rows["smollm2"]["detail"]
+
+
 def test_unknown_backend_is_a_notice_not_a_crash(configure):
     context = configure("gpt-17")
     assert type(llm.get_llm(context)).__name__ == "ExtractiveChatModel"
