@@ -63,7 +63,9 @@ def load_llama(path: str, n_ctx: int, threads: int) -> Any:
         return _MODELS[key]
 
 
-class LlamaCppChatModel(BaseChatModel):
+class GgufChatModel(BaseChatModel):
+    """What both llama.cpp bindings share: the settings, cancel and JSON grammar; subclasses stream."""
+
     accepts_cancel: ClassVar[bool] = True
     constrains_json: ClassVar[bool] = True  # decoding follows a JSON grammar (generate_json)
 
@@ -73,6 +75,13 @@ class LlamaCppChatModel(BaseChatModel):
     max_tokens: int = 512
     context_window: int = 4096
 
+    def _generate(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
+                  run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
+        text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+class LlamaCppChatModel(GgufChatModel):
     @property
     def _llm_type(self) -> str:
         return "llama-cpp"
@@ -100,11 +109,6 @@ class LlamaCppChatModel(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(piece)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-
-    def _generate(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
-                  run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
-        text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama().tokenize(text.encode("utf-8"), add_bos=False, special=True))

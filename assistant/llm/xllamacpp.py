@@ -21,14 +21,14 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 
 from assistant.llm.hf_local import ModelLoadError, to_dicts
+from assistant.llm.llamacpp import GgufChatModel
 
 _SERVERS: dict[tuple, tuple[Any, threading.Lock]] = {}
 _LOCK = threading.Lock()
@@ -70,16 +70,7 @@ def load_server(path: str, n_ctx: int, threads: int) -> tuple[Any, threading.Loc
         return _SERVERS[key]
 
 
-class XLlamaCppChatModel(BaseChatModel):
-    accepts_cancel: ClassVar[bool] = True
-    constrains_json: ClassVar[bool] = True  # decoding follows a JSON grammar (generate_json)
-
-    model_path: str
-    threads: int = 0
-    temperature: float = 0.2
-    max_tokens: int = 512
-    context_window: int = 4096
-
+class XLlamaCppChatModel(GgufChatModel):
     @property
     def _llm_type(self) -> str:
         return "xllamacpp"
@@ -141,8 +132,3 @@ class XLlamaCppChatModel(BaseChatModel):
         finally:
             stopped.set()  # the reader is gone (done, cancelled or closed): the next chunk stops decoding
             worker.join()
-
-    def _generate(self, messages: List[BaseMessage], stop: Optional[List[str]] = None,
-                  run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
-        text = "".join(str(c.message.content) for c in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
