@@ -46,16 +46,6 @@ def _common(context: Any) -> dict[str, Any]:
             "context_window": int(cfg.get("llm.context_window"))}
 
 
-def cpu_has_bfloat16() -> bool:
-    """The CPU advertises bfloat16 matrix hardware (AVX512-BF16 or AMX); True where that cannot be read."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            flags = info.read()
-    except OSError:
-        return True  # not Linux: nothing to say
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 NO_BFLOAT16_HINT = "this CPU has no bfloat16 hardware: `llamacpp` answers faster here (docs/llm.md)"
 
 
@@ -93,6 +83,8 @@ class _TransformersBackend(LLMBackend):
             return False, "transformers is not installed"
         if dtype not in DTYPES:
             return False, f"llm.dtype must be one of {', '.join(DTYPES)}"
+        from assistant.llm.cpuinfo import cpu_has_bfloat16
+
         hint = "" if cpu_has_bfloat16() or self.name == "smollm2" else f"; {NO_BFLOAT16_HINT}"
         if is_converted(spec, models_dir(context), dtype):
             return True, f"{spec.label}, converted; loads in seconds{hint}"

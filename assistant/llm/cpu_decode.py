@@ -38,7 +38,7 @@ def native_bfloat16() -> bool:
     Without it (most laptops: AVX2 only) a bfloat16 matmul is emulated: reading a 1,000-token prompt took
     Qwen 0.5B 38 s instead of 5 s in float32 (measured with PyTorch limited to AVX2, docs/llm.md).
     """
-    from assistant.llm.backends import cpu_has_bfloat16
+    from assistant.llm.cpuinfo import cpu_has_bfloat16
 
     if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AMX"):
         return False  # also when ATEN_CPU_CAPABILITY limits PyTorch to AVX2

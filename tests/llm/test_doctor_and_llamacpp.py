@@ -29,11 +29,11 @@ def test_doctor_lists_every_backend_without_loading_models(run_cli):
 
 
 def test_doctor_points_a_cpu_without_bfloat16_hardware_to_llamacpp(configure, monkeypatch):
-    from assistant.llm import backends
+    from assistant.llm import cpuinfo
 
     context = configure("local")
     for has, hinted in ((True, False), (False, True)):
-        monkeypatch.setattr(backends, "cpu_has_bfloat16", lambda has=has: has)
+        monkeypatch.setattr(cpuinfo, "cpu_has_bfloat16", lambda has=has: has)
         rows = {row["name"]: row for row in llm.backend_status(context)}
         assert ("`llamacpp` answers faster here" in rows["local"]["detail"]) is hinted
         assert "answers faster here" not in rows["smollm2"]["detail"]
