@@ -30,6 +30,7 @@ from typing import Any
 import torch  # this module is imported only when a local model loads
 
 PROMPT_ROWS = 8
+ATTENTION = "sdpa_grouped_decode"
 
 
 def native_bfloat16() -> bool:
@@ -56,7 +57,6 @@ def _prompt_dtype(dtype: torch.dtype) -> torch.dtype:
     if _NATIVE_BF16 is None:
         _NATIVE_BF16 = native_bfloat16()
     return dtype if _NATIVE_BF16 else torch.float32
-ATTENTION = "sdpa_grouped_decode"
 
 
 class Int8Linear(torch.nn.Module):

@@ -94,17 +94,15 @@ def _rare_term(word: str, vocabulary: Collection[str]) -> bool:
     if len(lower) < 4 or not lower.isascii() or not lower.isalpha() or lower in STOPWORDS:
         return False  # hyphenated compounds, numbers and other scripts are not judged here
     token = stem(lower)
-    if token in vocabulary or lower in vocabulary:
-        return False
+    if token in vocabulary or lower in vocabulary or _everyday(lower, english_ranks()):
+        return False  # the common case, by lookups; the scans of the vocabulary below run for rare words only
     # Stricter than `known` for names: a short word one letter from a notes word is a coincidence
     # ("bleu" / "blue"), and a shared 6-letter start is not a longer form ("controlnet" / "control").
     if len(token) >= 6 and not _one_edit(token).isdisjoint(vocabulary):
         return False
     if len(token) >= 9 and any(term.startswith(token[:8]) for term in vocabulary):
         return False
-    if _two_edits_known(lower, vocabulary):
-        return False
-    return not _everyday(lower, english_ranks())
+    return not _two_edits_known(lower, vocabulary)
 
 
 def _two_edits_known(word: str, vocabulary: Collection[str]) -> bool:
